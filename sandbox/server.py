@@ -1,0 +1,327 @@
+"""The embedded local AWS: moto's server behind a thin WSGI layer that adds realism and faults.
+
+Every request passes through :class:`SandboxApp`, which identifies the service and action, lets the
+fault controls delay, throttle or fail it, records it, and only then hands it to moto under one
+lock (moto's backends are not written for concurrent mutation).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import socket
+import struct
+import threading
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs
+
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from sandbox import moto_patches
+from sandbox.clock import SandboxClock
+from sandbox.faults import FaultControls, Rejection
+
+DEFAULT_REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"
+# Services that speak a JSON protocol (X-Amz-Target header) rather than the query protocol.
+_JSON_TARGET_PREFIXES = {
+    "AmazonSQS": "sqs",
+    "Logs_20140328": "logs",
+    "GraniteServiceVersion20100801": "monitoring",
+    "AWSEvents": "events",
+}
+
+StartResponse = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    """One request as the fault controls and the call journal see it."""
+
+    service: str
+    action: str
+    region: str
+    json_protocol: bool
+    params: dict[str, list[str]] = field(default_factory=dict, compare=False)
+
+
+@dataclass
+class CallRecord:
+    service: str
+    action: str
+    status: int
+    error_code: str | None
+
+
+class CallJournal:
+    """Every request the sandbox answered, in order; tests and the benchmark count from it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._records: list[CallRecord] = []
+
+    def add(self, record: CallRecord) -> None:
+        with self._lock:
+            self._records.append(record)
+
+    def records(self) -> list[CallRecord]:
+        with self._lock:
+            return list(self._records)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._records.clear()
+
+    def count(self, service: str | None = None, action: str | None = None) -> int:
+        return sum(
+            1
+            for r in self.records()
+            if (service is None or r.service == service) and (action is None or r.action == action)
+        )
+
+
+def identify(environ: dict[str, Any], body: bytes) -> ApiCall:
+    """Works out service, action and region from the signed request, as AWS's front door does."""
+    service, region = "unknown", DEFAULT_REGION
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    if "Credential=" in auth:
+        scope = auth.split("Credential=", 1)[1].split(",", 1)[0].split("/")
+        if len(scope) >= 4:
+            region, service = scope[2], scope[3]
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if target:
+        prefix, _, action = target.partition(".")
+        return ApiCall(_JSON_TARGET_PREFIXES.get(prefix, service), action, region, True)
+    params: dict[str, list[str]] = {}
+    if environ.get("REQUEST_METHOD") == "POST" and body:
+        with contextlib.suppress(UnicodeDecodeError):
+            params = parse_qs(body.decode("utf-8"))
+    query = parse_qs(environ.get("QUERY_STRING", ""))
+    action = (params.get("Action") or query.get("Action") or [""])[0]
+    return ApiCall(service, action or environ.get("PATH_INFO", ""), region, False, params)
+
+
+def error_response(call: ApiCall, status: int, code: str, message: str) -> tuple[str, list[tuple[str, str]], bytes]:
+    """An error body shaped the way the service's protocol shapes it, so botocore parses the code."""
+    request_id = str(uuid.uuid4())
+    if call.json_protocol:
+        body = json.dumps({"__type": f"com.amazonaws.{call.service}#{code}", "message": message}).encode()
+        headers = [
+            ("Content-Type", "application/x-amz-json-1.0"),
+            ("x-amzn-RequestId", request_id),
+            ("x-amzn-query-error", f"{code};Sender"),
+        ]
+    elif call.service == "ec2":
+        body = (
+            f'<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>{code}</Code>'
+            f"<Message>{_xml_escape(message)}</Message></Error></Errors>"
+            f"<RequestID>{request_id}</RequestID></Response>"
+        ).encode()
+        headers = [("Content-Type", "text/xml")]
+    else:
+        kind = "Receiver" if status >= 500 else "Sender"
+        body = (
+            f'<?xml version="1.0" encoding="UTF-8"?>\n<ErrorResponse><Error><Type>{kind}</Type>'
+            f"<Code>{code}</Code><Message>{_xml_escape(message)}</Message></Error>"
+            f"<RequestId>{request_id}</RequestId></ErrorResponse>"
+        ).encode()
+        headers = [("Content-Type", "text/xml")]
+    headers.append(("Content-Length", str(len(body))))
+    return f"{status} {_REASONS.get(status, 'Error')}", headers, body
+
+
+_REASONS = {400: "Bad Request", 404: "Not Found", 500: "Internal Server Error", 503: "Service Unavailable"}
+
+
+def _xml_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _reset_connection(environ: dict[str, Any]) -> None:
+    """Closes the client's socket with an RST, the way a dropped connection looks to botocore."""
+    sock = environ.get("werkzeug.socket")
+    if isinstance(sock, socket.socket):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+        sock.close()
+
+
+class _ConnectionReset(Exception):
+    """Raised after the socket was reset so werkzeug abandons the request."""
+
+
+class SandboxApp:
+    """WSGI middleware: identify, apply faults, dispatch to moto under the lock, record."""
+
+    def __init__(
+        self,
+        inner: Callable[[dict[str, Any], StartResponse], Iterable[bytes]],
+        controls: FaultControls,
+        journal: CallJournal,
+        lock: threading.RLock,
+    ) -> None:
+        self._inner = inner
+        self._controls = controls
+        self._journal = journal
+        self._lock = lock
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        body = _read_body(environ)
+        call = identify(environ, body)
+        if call.action.startswith("/moto-api"):
+            return self._dispatch(environ, start_response)
+        rejection: Rejection | None = self._controls.before_call(call)
+        if rejection is not None:
+            if rejection.reset_connection:
+                self._journal.add(CallRecord(call.service, call.action, 0, "ConnectionReset"))
+                _reset_connection(environ)
+                raise _ConnectionReset(call.action)
+            status, headers, payload = error_response(call, rejection.status, rejection.code, rejection.message)
+            self._journal.add(CallRecord(call.service, call.action, rejection.status, rejection.code))
+            start_response(status, headers)
+            return [payload]
+        captured: dict[str, Any] = {}
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            captured["status"], captured["headers"] = status, headers
+            return lambda data: None
+
+        try:
+            with self._lock:
+                chunks = b"".join(self._inner(environ, capture))
+        except Exception as exc:  # an unexpected moto failure must still look like AWS, never a traceback
+            status, headers, payload = error_response(call, 500, "InternalFailure", f"sandbox: {exc!r}")
+            self._journal.add(CallRecord(call.service, call.action, 500, "InternalFailure"))
+            start_response(status, headers)
+            return [payload]
+        status_line: str = captured.get("status", "500 Internal Server Error")
+        headers = list(captured.get("headers", []))
+        code = int(status_line.split(" ", 1)[0])
+        content_type = next((v for k, v in headers if k.lower() == "content-type"), "")
+        if code >= 500 and "html" in content_type:
+            status_line, headers, chunks = error_response(call, 500, "InternalFailure", "sandbox internal error")
+        self._journal.add(CallRecord(call.service, call.action, code, _error_code(chunks) if code >= 400 else None))
+        self._controls.after_call(call, code)
+        start_response(status_line, headers)
+        return [chunks]
+
+    def _dispatch(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        with self._lock:
+            return list(self._inner(environ, start_response))
+
+
+def _read_body(environ: dict[str, Any]) -> bytes:
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    body = environ["wsgi.input"].read(length) if length > 0 else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    return body
+
+
+def _error_code(payload: bytes) -> str | None:
+    text = payload[:2000].decode("utf-8", "replace")
+    if "<Code>" in text:
+        return text.split("<Code>", 1)[1].split("</Code>", 1)[0]
+    with contextlib.suppress(ValueError, AttributeError):
+        return str(json.loads(text).get("__type", "")).rsplit("#", 1)[-1] or None
+    return None
+
+
+class _QuietHandler(MotoRequestHandler):
+    def log_request(self, *args: Any, **kwargs: Any) -> None:
+        """Request lines would drown the demo's output."""
+
+    def log_error(self, *args: Any) -> None:
+        """Resets we inject are expected; werkzeug need not report them."""
+
+
+class Sandbox:
+    """The embedded local AWS, started in-process on a free port (or a chosen one).
+
+    Use as a context manager; ``endpoint_url`` and ``env()`` tell boto3 where it is.
+    """
+
+    def __init__(
+        self,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        clock_scale: float = 1.0,
+        controls: FaultControls | None = None,
+    ) -> None:
+        self.host = host
+        self.clock = SandboxClock(scale=clock_scale)
+        self.controls = controls or FaultControls(clock=self.clock)
+        self.journal = CallJournal()
+        self.lock = threading.RLock()
+        self._port = port
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("sandbox not started")
+        return int(self._server.server_address[1])
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        """Variables that point boto3 and the AWS CLI at this sandbox."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - moto's fixed dummy credentials
+            "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", DEFAULT_REGION),
+        }
+
+    def start(self) -> Sandbox:
+        moto_patches.apply(self)
+        app = SandboxApp(DomainDispatcherApplication(create_backend_app), self.controls, self.journal, self.lock)
+        self._server = make_server(self.host, self._port, app, threaded=True, request_handler=_QuietHandler)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="sandbox-http", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        moto_patches.release(self)
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._server = None
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def client(self, service: str, **kwargs: Any) -> Any:
+        """A plain boto3 client pointed at this sandbox (tests and tools use exactly what users use)."""
+        import boto3  # noqa: PLC0415 - only the tools need boto3 here
+
+        env = self.env()
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint_url,
+            region_name=kwargs.pop("region_name", env["AWS_DEFAULT_REGION"]),
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+            **kwargs,
+        )
