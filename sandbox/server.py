@@ -14,6 +14,7 @@ import os
 import socket
 import struct
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from sandbox import moto_patches
 from sandbox.clock import SandboxClock
 from sandbox.faults import FaultControls, Rejection
+from sandbox.lifecycle import LifecycleEngine
 
 DEFAULT_REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
@@ -157,8 +159,9 @@ def _reset_connection(environ: dict[str, Any]) -> None:
         sock.close()
 
 
-class _ConnectionReset(Exception):
-    """Raised after the socket was reset so werkzeug abandons the request."""
+class _ConnectionReset(ConnectionResetError):
+    """Raised after the socket was reset so werkzeug abandons the request (as a dropped connection:
+    no 500 written to the dead socket, no "Error on request" traceback in the log)."""
 
 
 class SandboxApp:
@@ -198,8 +201,7 @@ class SandboxApp:
             return lambda data: None
 
         try:
-            with self._lock:
-                chunks = b"".join(self._inner(environ, capture))
+            chunks = self._run(environ, capture, call, body)
         except Exception as exc:  # an unexpected moto failure must still look like AWS, never a traceback
             status, headers, payload = error_response(call, 500, "InternalFailure", f"sandbox: {exc!r}")
             self._journal.add(CallRecord(call.service, call.action, 500, "InternalFailure"))
@@ -216,9 +218,51 @@ class SandboxApp:
         start_response(status_line, headers)
         return [chunks]
 
+    def _run(self, environ: dict[str, Any], capture: StartResponse, call: ApiCall, body: bytes) -> bytes:
+        """Hands the request to moto under the lock; SQS long polls wait outside it.
+
+        moto's own long poll sleeps inside the request, which would hold the lock and stall every
+        other caller, so the wait is done here as a series of short polls.
+        """
+        wait_seconds, short_body = _long_poll(call, body)
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            if short_body is not None:
+                environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(short_body), str(len(short_body))
+            with self._lock:
+                chunks = b"".join(self._inner(environ, capture))
+            if short_body is None or time.monotonic() >= deadline or _has_messages(chunks):
+                return chunks
+            time.sleep(min(_LONG_POLL_INTERVAL, max(0.0, deadline - time.monotonic())))
+
     def _dispatch(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         with self._lock:
             return list(self._inner(environ, start_response))
+
+
+_LONG_POLL_INTERVAL = 0.05
+
+
+def _long_poll(call: ApiCall, body: bytes) -> tuple[float, bytes | None]:
+    """For an SQS ReceiveMessage with WaitTimeSeconds > 0: the wait and the same request with no wait."""
+    if call.service != "sqs" or call.action != "ReceiveMessage" or not call.json_protocol:
+        return 0.0, None
+    try:
+        request = json.loads(body or b"{}")
+        wait = float(request.get("WaitTimeSeconds") or 0)
+    except (ValueError, TypeError, AttributeError):
+        return 0.0, None
+    if not 0 < wait <= 20:  # out-of-range values reach moto unchanged, for its validation error
+        return 0.0, None
+    request["WaitTimeSeconds"] = 0
+    return wait, json.dumps(request).encode()
+
+
+def _has_messages(payload: bytes) -> bool:
+    try:
+        return bool(json.loads(payload).get("Messages"))
+    except (ValueError, AttributeError):
+        return True  # not an answer we understand: hand it back rather than poll again
 
 
 def _read_body(environ: dict[str, Any]) -> bytes:
@@ -266,6 +310,7 @@ class Sandbox:
         self.controls = controls or FaultControls(clock=self.clock)
         self.journal = CallJournal()
         self.lock = threading.RLock()
+        self.lifecycle = LifecycleEngine(clock=self.clock, lock=self.lock)
         self._port = port
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
@@ -291,6 +336,7 @@ class Sandbox:
 
     def start(self) -> Sandbox:
         moto_patches.apply(self)
+        self.lifecycle.start()
         app = SandboxApp(DomainDispatcherApplication(create_backend_app), self.controls, self.journal, self.lock)
         self._server = make_server(self.host, self._port, app, threaded=True, request_handler=_QuietHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="sandbox-http", daemon=True)
@@ -298,6 +344,7 @@ class Sandbox:
         return self
 
     def stop(self) -> None:
+        self.lifecycle.stop()
         moto_patches.release(self)
         if self._server is not None:
             self._server.shutdown()
