@@ -5,9 +5,16 @@ moto is pinned exactly (pyproject.toml); each patch has its own test under tests
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import copy
+import datetime
+import functools
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from sandbox.clock import SandboxClock
+    from sandbox.faults import FaultControls
     from sandbox.server import Sandbox
 
 _active: Sandbox | None = None
@@ -19,9 +26,410 @@ def apply(sandbox: Sandbox) -> None:
     if _active is not None and _active is not sandbox:
         raise RuntimeError("another Sandbox is already running in this process; stop it first")
     _active = sandbox
+    _patch_ec2_realism()
+    _patch_lifecycle()
 
 
 def release(sandbox: Sandbox) -> None:
     global _active  # noqa: PLW0603
     if _active is sandbox:
         _active = None
+
+
+# ===================================================================================================
+# EC2 realism (faults helper): private IP assigned late, eventual consistency of new instances.
+# The decisions live in sandbox.faults.FaultControls; this section only wraps moto 5.2.5's methods:
+#   Instance.__init__                      stamps the launch time on the sandbox clock
+#   InstanceResponse.describe_instances    NotFound for young ids; omits young instances; hides IPs
+#   TagResponse.create_tags                NotFound for young instance ids
+# moto 5.2.5 renders DescribeInstances with its botocore-model serializer (no XML template), reading
+# attributes off the Instance / NetworkInterface objects, so a view object that answers None for the
+# private-IP attributes is the narrowest point. Inert while no sandbox is active or both delays are 0.
+# ===================================================================================================
+
+_EC2_PATCH = "sandbox-ec2-realism"
+_LAUNCHED_AT = "_sandbox_launched_at"
+
+
+def _patch_ec2_realism() -> None:
+    from moto.ec2.models.instances import Instance  # noqa: PLC0415 - moto loads lazily
+    from moto.ec2.responses.instances import InstanceResponse  # noqa: PLC0415
+    from moto.ec2.responses.tags import TagResponse  # noqa: PLC0415
+
+    _wrap(Instance, "__init__", _stamp_launch_time)
+    _wrap(InstanceResponse, "describe_instances", _describe_instances_with_delays)
+    _wrap(TagResponse, "create_tags", _create_tags_with_delays)
+
+
+def _wrap(owner: type, name: str, make_wrapper: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
+    """Replaces ``owner.name`` once (idempotent even under other wrappers that keep ``__wrapped__``)."""
+    original = getattr(owner, name)
+    layer: Any = original
+    while layer is not None:
+        if getattr(layer, "_sandbox_patch", None) == _EC2_PATCH:
+            return
+        layer = getattr(layer, "__wrapped__", None)
+    wrapper = functools.wraps(original)(make_wrapper(original))
+    wrapper._sandbox_patch = _EC2_PATCH  # type: ignore[attr-defined]
+    setattr(owner, name, wrapper)
+
+
+def _active_controls() -> FaultControls | None:
+    sandbox = _active
+    if sandbox is None or not sandbox.controls.ec2_views_active():
+        return None
+    return sandbox.controls
+
+
+def _stamp_launch_time(original: Callable[..., None]) -> Callable[..., None]:
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        sandbox = _active
+        if sandbox is not None:
+            setattr(self, _LAUNCHED_AT, sandbox.clock.now())
+
+    return __init__
+
+
+def _launched_at(instance: Any, clock: SandboxClock) -> float:
+    """Launch time on the sandbox clock; for instances not stamped, moto's wall-clock launch_time."""
+    stamped = getattr(instance, _LAUNCHED_AT, None)
+    if stamped is not None:
+        return float(stamped)
+    launch: datetime.datetime = instance.launch_time
+    if launch.tzinfo is None:
+        launch = launch.replace(tzinfo=datetime.UTC)
+    return clock.now() - (time.time() - launch.timestamp()) * clock.scale
+
+
+def _young_instance_ids(controls: FaultControls, backend: Any, ids: list[str]) -> list[str]:
+    wanted = set(ids)
+    found = {instance.id: instance for instance in backend.all_instances() if instance.id in wanted}
+    return [
+        iid
+        for iid in ids
+        if iid in found and controls.instance_not_yet_visible(iid, _launched_at(found[iid], controls.clock))
+    ]
+
+
+def _raise_not_found(controls: FaultControls, young: list[str]) -> None:
+    from moto.ec2.exceptions import InvalidInstanceIdError  # noqa: PLC0415
+
+    controls.record_ec2_event("not_found", len(young))
+    raise InvalidInstanceIdError(young)
+
+
+def _describe_instances_with_delays(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def describe_instances(self: Any) -> Any:
+        controls = _active_controls()
+        if controls is None:
+            return original(self)
+        requested = self._get_param("InstanceIds", [])
+        if requested:
+            young = _young_instance_ids(controls, self.ec2_backend, requested)
+            if young:
+                _raise_not_found(controls, young)
+        result = original(self)
+        payload = result.result
+        payload["Reservations"] = _visible_reservations(controls, payload["Reservations"])
+        return result
+
+    return describe_instances
+
+
+def _visible_reservations(controls: FaultControls, reservations: list[Any]) -> list[Any]:
+    shown: list[Any] = []
+    for reservation in reservations:
+        instances = [
+            view
+            for view in (_instance_view(controls, instance) for instance in reservation.instances)
+            if view is not None
+        ]
+        if not instances:
+            continue
+        if len(instances) == len(reservation.instances) and all(
+            a is b for a, b in zip(instances, reservation.instances, strict=True)
+        ):
+            shown.append(reservation)
+        else:
+            view = copy.copy(reservation)  # moto's own reservation keeps all its instances
+            view.instances = instances
+            shown.append(view)
+    return shown
+
+
+def _instance_view(controls: FaultControls, instance: Any) -> Any:
+    """None while the instance is not visible yet; a view without private IP while that is pending."""
+    launched_at = _launched_at(instance, controls.clock)
+    if controls.instance_not_yet_visible(instance.id, launched_at):
+        controls.record_ec2_event("omitted")
+        return None
+    if controls.private_ip_pending(instance.id, launched_at):
+        controls.record_ec2_event("private_ip_hidden")
+        return _InstanceWithoutPrivateIp(instance)
+    return instance
+
+
+class _View:
+    """Reads through to a moto object except for what the subclass overrides; looks like its class
+    to the serializer (isinstance and class-name aliases behave as for the real object)."""
+
+    def __init__(self, wrapped: Any) -> None:
+        object.__setattr__(self, "_wrapped", wrapped)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._wrapped, name)
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:  # noqa: PLW1641 - only read by the serializer
+        return type(self._wrapped)
+
+
+class _InstanceWithoutPrivateIp(_View):
+    """An instance whose private IP is not assigned yet, as DescribeInstances shows it."""
+
+    private_ip = None
+    private_ip_address = None
+    private_dns_name = None
+
+    @property
+    def network_interfaces(self) -> list[Any]:
+        primary = self._wrapped.nics.get(0)
+        return [
+            _NetworkInterfaceWithoutPrivateIp(nic) if nic is primary else nic
+            for nic in self._wrapped.network_interfaces
+        ]
+
+
+class _NetworkInterfaceWithoutPrivateIp(_View):
+    private_ip_address = None
+    private_dns_name = None
+
+    @property
+    def instance_private_ip_address_list(self) -> list[dict[str, Any]] | None:
+        primary_ip = self._wrapped.private_ip_address
+        rest = [
+            item
+            for item in self._wrapped.instance_private_ip_address_list
+            if not item.get("Primary") and item.get("PrivateIpAddress") != primary_ip
+        ]
+        return rest or None
+
+
+def _create_tags_with_delays(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def create_tags(self: Any) -> Any:
+        controls = _active_controls()
+        if controls is not None:
+            instance_ids = [rid for rid in self._get_param("Resources", []) if str(rid).startswith("i-")]
+            young = _young_instance_ids(controls, self.ec2_backend, instance_ids) if instance_ids else []
+            if young:
+                _raise_not_found(controls, young)
+        return original(self)
+
+    return create_tags
+
+
+# ===================================================================================================
+# Lifecycle hooks (lifecycle-hook helper). The behaviour lives in sandbox.lifecycle.LifecycleEngine
+# (the running sandbox's ``lifecycle``); this section only wires moto 5.2.5 to it:
+#   LifecycleHook.__init__                                  no hardcoded RoleARN / NotificationTargetARN
+#   AutoScalingResponse.put_lifecycle_hook                  keeps every field, validates, test message
+#   AutoScalingResponse.create_auto_scaling_group           LifecycleHookSpecificationList before launch
+#   AutoScalingResponse.complete_lifecycle_action           new action
+#   AutoScalingResponse.record_lifecycle_action_heartbeat   new action
+#   FakeAutoScalingGroup.active_instances                   Pending:Wait counts toward capacity
+#   FakeAutoScalingGroup.replace_autoscaling_group_instances  launches wait in Pending:Wait + messages
+#   AutoScalingBackend.delete_lifecycle_hook                open actions of the hook end with ABANDON
+#   AutoScalingBackend.delete_auto_scaling_group            the group's hooks go with it
+# Without an active sandbox the wrappers behave as moto does (the two new actions answer ValidationError).
+# ===================================================================================================
+
+_LIFECYCLE_PATCH = "sandbox-lifecycle"
+
+
+def _patch_lifecycle() -> None:
+    from moto.autoscaling.models import (  # noqa: PLC0415 - moto loads lazily
+        AutoScalingBackend,
+        FakeAutoScalingGroup,
+        LifecycleHook,
+    )
+    from moto.autoscaling.responses import AutoScalingResponse  # noqa: PLC0415
+
+    _wrap_lifecycle(LifecycleHook, "__init__", _lifecycle_hook_init)
+    _wrap_lifecycle(AutoScalingResponse, "put_lifecycle_hook", _put_lifecycle_hook)
+    _wrap_lifecycle(AutoScalingResponse, "create_auto_scaling_group", _create_auto_scaling_group)
+    _wrap_lifecycle(AutoScalingResponse, "complete_lifecycle_action", _complete_lifecycle_action)
+    _wrap_lifecycle(AutoScalingResponse, "record_lifecycle_action_heartbeat", _record_lifecycle_action_heartbeat)
+    _wrap_lifecycle(FakeAutoScalingGroup, "active_instances", _active_instances)
+    _wrap_lifecycle(FakeAutoScalingGroup, "replace_autoscaling_group_instances", _replace_instances)
+    _wrap_lifecycle(AutoScalingBackend, "delete_lifecycle_hook", _delete_lifecycle_hook)
+    _wrap_lifecycle(AutoScalingBackend, "delete_auto_scaling_group", _delete_auto_scaling_group)
+
+
+def _wrap_lifecycle(
+    owner: type, name: str, make_wrapper: Callable[[Callable[..., Any] | None], Callable[..., Any]]
+) -> None:
+    """Replaces (or adds) ``owner.name`` once; applying twice is harmless."""
+    original = getattr(owner, name, None)
+    layer: Any = original
+    while layer is not None:
+        if getattr(layer, "_sandbox_patch", None) == _LIFECYCLE_PATCH:
+            return
+        layer = getattr(layer, "__wrapped__", None)
+    wrapper = make_wrapper(original)
+    if original is not None:
+        wrapper = functools.wraps(original)(wrapper)
+    wrapper._sandbox_patch = _LIFECYCLE_PATCH  # type: ignore[attr-defined]
+    setattr(owner, name, wrapper)
+
+
+def _lifecycle_engine() -> Any:
+    """The running sandbox's LifecycleEngine, or None."""
+    return getattr(_active, "lifecycle", None) if _active is not None else None
+
+
+def _lifecycle_hook_init(original: Callable[..., None] | None) -> Callable[..., None]:
+    assert original is not None
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        from sandbox.lifecycle import global_timeout  # noqa: PLC0415
+
+        original(self, *args, **kwargs)
+        self.role_arn = None
+        self.notification_target_arn = None
+        self.notification_metadata = None
+        self.global_timeout = global_timeout(self.heartbeat_timeout)
+
+    return __init__
+
+
+def _put_lifecycle_hook(original: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
+    assert original is not None
+
+    def put_lifecycle_hook(self: Any) -> Any:
+        engine = _lifecycle_engine()
+        if engine is None:
+            return original(self)
+        from moto.core.responses import EmptyResult  # noqa: PLC0415
+
+        engine.put_lifecycle_hook(
+            self.autoscaling_backend,
+            group_name=self._get_param("AutoScalingGroupName"),
+            hook_name=self._get_param("LifecycleHookName"),
+            transition=self._get_param("LifecycleTransition"),
+            role_arn=self._get_param("RoleARN"),
+            target_arn=self._get_param("NotificationTargetARN"),
+            metadata=self._get_param("NotificationMetadata"),
+            heartbeat_timeout=self._get_int_param("HeartbeatTimeout"),
+            default_result=self._get_param("DefaultResult"),
+        )
+        return EmptyResult()
+
+    return put_lifecycle_hook
+
+
+def _create_auto_scaling_group(original: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
+    assert original is not None
+
+    def create_auto_scaling_group(self: Any) -> Any:
+        engine = _lifecycle_engine()
+        if engine is None:
+            return original(self)
+        with engine.creating_group(
+            self.autoscaling_backend,
+            self._get_param("AutoScalingGroupName"),
+            self._get_param("LifecycleHookSpecificationList", []),
+        ):
+            return original(self)
+
+    return create_auto_scaling_group
+
+
+def _no_engine() -> Exception:
+    from moto.autoscaling.exceptions import ValidationError  # noqa: PLC0415
+
+    return ValidationError("Lifecycle actions are emulated only while a sandbox is running")
+
+
+def _complete_lifecycle_action(original: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
+    def complete_lifecycle_action(self: Any) -> Any:
+        engine = _lifecycle_engine()
+        if engine is None:
+            raise _no_engine()
+        from moto.core.responses import EmptyResult  # noqa: PLC0415
+
+        engine.complete_lifecycle_action(
+            self.autoscaling_backend,
+            group_name=self._get_param("AutoScalingGroupName"),
+            hook_name=self._get_param("LifecycleHookName"),
+            result=self._get_param("LifecycleActionResult"),
+            token=self._get_param("LifecycleActionToken"),
+            instance_id=self._get_param("InstanceId"),
+        )
+        return EmptyResult()
+
+    return complete_lifecycle_action
+
+
+def _record_lifecycle_action_heartbeat(original: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
+    def record_lifecycle_action_heartbeat(self: Any) -> Any:
+        engine = _lifecycle_engine()
+        if engine is None:
+            raise _no_engine()
+        from moto.core.responses import EmptyResult  # noqa: PLC0415
+
+        engine.record_lifecycle_action_heartbeat(
+            self.autoscaling_backend,
+            group_name=self._get_param("AutoScalingGroupName"),
+            hook_name=self._get_param("LifecycleHookName"),
+            token=self._get_param("LifecycleActionToken"),
+            instance_id=self._get_param("InstanceId"),
+        )
+        return EmptyResult()
+
+    return record_lifecycle_action_heartbeat
+
+
+def _active_instances(original: Callable[[Any], Any] | None) -> Callable[[Any], list[Any]]:
+    def active_instances(self: Any) -> list[Any]:
+        # moto counts only InService, so a scale-out while launches wait would launch them again.
+        return [s for s in self.instance_states if s.lifecycle_state in ("InService", "Pending", "Pending:Wait")]
+
+    return active_instances
+
+
+def _replace_instances(original: Callable[..., None] | None) -> Callable[..., None]:
+    assert original is not None
+
+    def replace_autoscaling_group_instances(self: Any, *args: Any, **kwargs: Any) -> None:
+        before = {id(state) for state in self.instance_states}
+        original(self, *args, **kwargs)
+        engine = _lifecycle_engine()
+        if engine is not None:
+            engine.on_instances_launched(self, [s for s in self.instance_states if id(s) not in before])
+
+    return replace_autoscaling_group_instances
+
+
+def _delete_lifecycle_hook(original: Callable[..., None] | None) -> Callable[..., None]:
+    assert original is not None
+
+    def delete_lifecycle_hook(self: Any, as_name: str, name: str) -> None:
+        original(self, as_name, name)
+        engine = _lifecycle_engine()
+        if engine is not None:
+            engine.on_hook_deleted(self, as_name, name)
+
+    return delete_lifecycle_hook
+
+
+def _delete_auto_scaling_group(original: Callable[..., None] | None) -> Callable[..., None]:
+    assert original is not None
+
+    def delete_auto_scaling_group(self: Any, group_name: str) -> None:
+        original(self, group_name)
+        engine = _lifecycle_engine()
+        if engine is not None:
+            engine.on_group_deleted(self, group_name)
+
+    return delete_auto_scaling_group
