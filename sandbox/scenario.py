@@ -1,0 +1,122 @@
+"""A realistic Auto Scaling setup built with plain boto3 calls: what an operator's account would hold.
+
+The demo, the end-to-end tests, the benchmark and the fault suite all start from this.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+
+TEAM_TAGS = {"Region": "vg", "App": "store", "Layer": "web", "Env": "release", "Group": "a"}
+LAUNCH_TRANSITION = "autoscaling:EC2_INSTANCE_LAUNCHING"
+
+
+@dataclass(frozen=True)
+class World:
+    """Names and addresses of one scenario's resources."""
+
+    asg_name: str
+    hook_name: str
+    queue_url: str
+    queue_arn: str
+    dlq_url: str
+    dlq_arn: str
+    role_arn: str
+    subnet_id: str
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+def clients(endpoint_url: str | None = None, region: str = "us-east-1") -> dict[str, Any]:
+    session = boto3.session.Session(region_name=region)
+    return {name: session.client(name, endpoint_url=endpoint_url) for name in ("ec2", "sqs", "autoscaling", "iam")}
+
+
+def build_world(
+    name: str,
+    *,
+    endpoint_url: str | None = None,
+    capacity: int = 0,
+    max_size: int = 2000,
+    tags: dict[str, str] | None = None,
+    heartbeat_timeout: int = 300,
+    default_result: str = "ABANDON",
+    visibility_timeout: int = 30,
+    max_receive_count: int = 5,
+    notification_metadata: str | None = None,
+    cidr_second_octet: int = 0,
+) -> World:
+    """VPC, subnet, launch template, queue + DLQ, hook role and an ASG whose launch hook targets the queue.
+
+    The hook is part of CreateAutoScalingGroup (LifecycleHookSpecificationList), as the README advises,
+    so even the initial capacity gets messages.
+    """
+    aws = clients(endpoint_url)
+    ec2, sqs, autoscaling, iam = aws["ec2"], aws["sqs"], aws["autoscaling"], aws["iam"]
+    team_tags = dict(TEAM_TAGS if tags is None else tags)
+    vpc_id = ec2.create_vpc(CidrBlock=f"10.{cidr_second_octet}.0.0/16")["Vpc"]["VpcId"]
+    subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.{cidr_second_octet}.0.0/18")["Subnet"]["SubnetId"]
+    template_name = f"{name}-lt"
+    ec2.create_launch_template(
+        LaunchTemplateName=template_name,
+        LaunchTemplateData={"ImageId": "ami-12c6146b", "InstanceType": "t3.micro"},
+    )
+    dlq_url = sqs.create_queue(QueueName=f"{name}-dlq", Attributes={"MessageRetentionPeriod": "1209600"})["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue_url = sqs.create_queue(
+        QueueName=f"{name}-queue",
+        Attributes={
+            "VisibilityTimeout": str(visibility_timeout),
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive_count)}),
+        },
+    )["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    role_arn = iam.create_role(
+        RoleName=f"{name}-hook-role",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "autoscaling.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+        ),
+    )["Role"]["Arn"]
+    hook_name = f"{name}-launch"
+    hook: dict[str, Any] = {
+        "LifecycleHookName": hook_name,
+        "LifecycleTransition": LAUNCH_TRANSITION,
+        "NotificationTargetARN": queue_arn,
+        "RoleARN": role_arn,
+        "HeartbeatTimeout": heartbeat_timeout,
+        "DefaultResult": default_result,
+    }
+    if notification_metadata is not None:
+        hook["NotificationMetadata"] = notification_metadata
+    autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName=name,
+        LaunchTemplate={"LaunchTemplateName": template_name, "Version": "$Latest"},
+        MinSize=0,
+        MaxSize=max_size,
+        DesiredCapacity=capacity,
+        VPCZoneIdentifier=subnet_id,
+        LifecycleHookSpecificationList=[hook],
+        Tags=[
+            {
+                "Key": key,
+                "Value": value,
+                "PropagateAtLaunch": True,
+                "ResourceId": name,
+                "ResourceType": "auto-scaling-group",
+            }
+            for key, value in team_tags.items()
+        ],
+    )
+    return World(name, hook_name, queue_url, queue_arn, dlq_url, dlq_arn, role_arn, subnet_id, team_tags)
