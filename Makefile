@@ -25,7 +25,7 @@ test: lint typecheck
 	scripts/run-pytest tests/unit tests/integration tests/e2e
 
 demo: install
-	$(BIN)/python -m demo
+	$(BIN)/python -m cli.demo
 
 clean:
 	rm -rf $(VENV) dist .pytest_cache .mypy_cache .ruff_cache
