@@ -28,14 +28,35 @@ class InstanceRow:
     released_after: float | None
 
 
-def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
-    parser = argparse.ArgumentParser(prog="asg-namer demo", description=__doc__)
-    parser.add_argument("--instances", type=int, default=12, help="how many instances the group scales out to")
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "demo",
+        help="scale out a group on the embedded local AWS and watch every instance get named",
+        description=__doc__,
+        epilog="example: asg-namer demo --instances 20",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_options(parser)
+    parser.set_defaults(run=lambda args: run(args.instances, args.timeout, sys.stdout))
+
+
+def _add_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--instances", type=_instances, default=12, help="how many instances to launch (1..500)")
     parser.add_argument("--timeout", type=float, default=45.0, help="seconds to wait for every instance")
+
+
+def _instances(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 500:
+        raise argparse.ArgumentTypeError("must be 1..500")
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m cli.demo", description=__doc__)
+    _add_options(parser)
     args = parser.parse_args(argv)
-    if not 1 <= args.instances <= 500:
-        parser.error("--instances must be 1..500")
-    return run(args.instances, args.timeout, out)
+    return run(args.instances, args.timeout, sys.stdout)
 
 
 def run(instances: int, timeout: float, out: TextIO) -> int:
