@@ -1,0 +1,112 @@
+"""End to end: ASG scale-out -> hook -> queue -> trigger emulator -> handler -> named, InService instances."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from sandbox import Sandbox
+from sandbox.faults import ErrorKind
+from sandbox.lambda_runtime import FunctionLogs, capture_function_output, environment_factory
+from sandbox.scenario import World, build_world
+from sandbox.trigger import SqsTrigger
+from tests.integration.conftest import expected_name, group_instances
+
+
+@pytest.fixture
+def function_logs() -> FunctionLogs:
+    return FunctionLogs()
+
+
+@pytest.fixture
+def world(sandbox: Sandbox, unique: str) -> World:
+    # A 2 s visibility timeout and maxReceiveCount 3 let a poison message reach the DLQ in seconds.
+    return build_world(f"e2e-{unique}", endpoint_url=sandbox.endpoint_url, visibility_timeout=2, max_receive_count=3)
+
+
+@pytest.fixture
+def trigger(sandbox: Sandbox, world: World) -> Iterator[SqsTrigger]:
+    """Started by the test inside its log capture: pytest swaps sys.stdout between setup and call."""
+    sandbox.controls.reset()
+    running = SqsTrigger(
+        world.queue_url,
+        handler_factory=environment_factory(),
+        batch_size=10,
+        maximum_batching_window_in_seconds=0.5,
+        maximum_concurrency=3,
+        function_response_types=["ReportBatchItemFailures"],
+        function_timeout=2,
+        endpoint_url=sandbox.endpoint_url,
+    )
+    yield running
+    running.stop()
+    sandbox.controls.reset()
+
+
+def wait_for(condition, timeout: float = 60.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return bool(condition())
+
+
+def dlq_bodies(sandbox: Sandbox, world: World) -> list[str]:
+    sqs = sandbox.client("sqs")
+    answer = sqs.receive_message(QueueUrl=world.dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=0)
+    return [m["Body"] for m in answer.get("Messages", [])]
+
+
+def test_scale_out_of_twenty_ends_named_and_in_service_and_poison_reaches_the_dlq(
+    sandbox: Sandbox, world: World, trigger: SqsTrigger, function_logs: FunctionLogs
+) -> None:
+    with capture_function_output(function_logs):
+        trigger.start()
+        _scale_out_with_poison(sandbox, world, trigger, function_logs)
+
+
+def _scale_out_with_poison(sandbox: Sandbox, world: World, trigger: SqsTrigger, function_logs: FunctionLogs) -> None:
+    # GIVEN realistic latency and a poison message already in the queue
+    sandbox.controls.set_latency(base_ms=10)
+    sandbox.client("sqs").send_message(QueueUrl=world.queue_url, MessageBody='{"not": "a notification"}')
+    # WHEN the group scales out to twenty
+    sandbox.client("autoscaling").set_desired_capacity(AutoScalingGroupName=world.asg_name, DesiredCapacity=20)
+    # THEN all twenty become InService, each with the convention's name
+    assert wait_for(
+        lambda: sum(1 for i in group_instances(sandbox, world).values() if i["state"] == "InService") == 20
+    ), group_instances(sandbox, world)
+    for facts in group_instances(sandbox, world).values():
+        assert facts["name"] == expected_name(facts["ip"])
+    # AND each entered service only after its Name was written (the sandbox records the order)
+    in_service = [e for e in sandbox.lifecycle.events(asg=world.asg_name) if e.to_state == "InService"]
+    assert len(in_service) == 20
+    assert all(event.name_tag for event in in_service)
+    # AND the poison message reached the DLQ after maxReceiveCount receives, alone
+    assert wait_for(lambda: len(dlq_bodies(sandbox, world)) == 1, timeout=30)
+    assert dlq_bodies(sandbox, world) == ['{"not": "a notification"}']
+    # AND nothing is left pending or in the queue
+    assert sandbox.lifecycle.pending_actions(asg=world.asg_name) == []
+    assert trigger.wait_until_idle(timeout=20)
+    totals = function_logs.metric_totals()
+    assert totals["InstancesNamed"] == 20
+    assert totals["LifecycleActionsCompleted"] == 20
+    assert totals["MalformedMessages"] == 3
+
+
+def test_transient_errors_and_late_ips_still_end_with_every_instance_named(
+    sandbox: Sandbox, world: World, trigger: SqsTrigger
+) -> None:
+    # GIVEN 5xx on some CreateTags calls and private IPs that appear late
+    trigger.start()
+    sandbox.controls.reseed(7)
+    sandbox.controls.inject_error("ec2", "CreateTags", ErrorKind.HTTP503, probability=0.3)
+    sandbox.controls.set_private_ip_delay(1.0)
+    # WHEN the group scales out to eight
+    sandbox.client("autoscaling").set_desired_capacity(AutoScalingGroupName=world.asg_name, DesiredCapacity=8)
+    # THEN every instance ends named and InService, and nothing is in the DLQ
+    assert wait_for(lambda: sum(1 for i in group_instances(sandbox, world).values() if i["state"] == "InService") == 8)
+    assert all(facts["name"] == expected_name(facts["ip"]) for facts in group_instances(sandbox, world).values())
+    assert dlq_bodies(sandbox, world) == []
