@@ -69,6 +69,10 @@ def run(instances: int, timeout: float, out: TextIO) -> int:
             f"Auto Scaling group {world.asg_name}: tags {world.tags}, launch hook {world.hook_name} -> queue",
             file=out,
         )
+        # As on AWS: each call takes a little while, and some instances get their private IP late.
+        sandbox.controls.set_latency(base_ms=20, jitter_ms=10)
+        sandbox.controls.set_private_ip_delay(1.5, predicate=lambda instance_id: int(instance_id[-1], 16) % 3 == 0)
+        print("Realism: 20-30 ms per API call; a third of the instances get their private IP 1.5 s late", file=out)
         with capture_function_output(logs):
             trigger = SqsTrigger(
                 world.queue_url,

@@ -58,7 +58,7 @@ def build_world(
     ec2, sqs, autoscaling, iam = aws["ec2"], aws["sqs"], aws["autoscaling"], aws["iam"]
     team_tags = dict(TEAM_TAGS if tags is None else tags)
     vpc_id = ec2.create_vpc(CidrBlock=f"10.{cidr_second_octet}.0.0/16")["Vpc"]["VpcId"]
-    subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.{cidr_second_octet}.0.0/18")["Subnet"]["SubnetId"]
+    subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.{cidr_second_octet}.12.0/22")["Subnet"]["SubnetId"]
     template_name = f"{name}-lt"
     ec2.create_launch_template(
         LaunchTemplateName=template_name,
