@@ -107,23 +107,22 @@ class Fleet:
                 raise InstanceNotVisible(str(error)) from error
             raise
 
-    def complete(self, asg_name: str, hook_name: str, token: str, instance_id: str, result: str) -> None:
+    def complete(self, asg_name: str, hook_name: str, token: str, result: str) -> None:
+        """By token only: a token names one launch, an instance id could match a later action of the same instance."""
         self._lifecycle_call(
             "complete_lifecycle_action",
             AutoScalingGroupName=asg_name,
             LifecycleHookName=hook_name,
             LifecycleActionToken=token,
-            InstanceId=instance_id,
             LifecycleActionResult=result,
         )
 
-    def heartbeat(self, asg_name: str, hook_name: str, token: str, instance_id: str) -> None:
+    def heartbeat(self, asg_name: str, hook_name: str, token: str) -> None:
         self._lifecycle_call(
             "record_lifecycle_action_heartbeat",
             AutoScalingGroupName=asg_name,
             LifecycleHookName=hook_name,
             LifecycleActionToken=token,
-            InstanceId=instance_id,
         )
 
     def _lifecycle_call(self, operation: str, **params: str) -> None:

@@ -226,7 +226,7 @@ class Namer:
     def _complete(self, message: LifecycleMessage, result: str) -> None:
         action = message.action
         if action is not None:
-            self.fleet.complete(action.asg_name, action.hook_name, action.token, action.instance_id, result)
+            self.fleet.complete(action.asg_name, action.hook_name, action.token, result)
 
     def _count_completion(self, message: LifecycleMessage) -> None:
         count(self.metrics, Metric.LIFECYCLE_ACTIONS_COMPLETED)
@@ -268,7 +268,7 @@ class Namer:
         action = message.action
         if action is not None:
             try:
-                self.fleet.heartbeat(action.asg_name, action.hook_name, action.token, action.instance_id)
+                self.fleet.heartbeat(action.asg_name, action.hook_name, action.token)
             except ActionNotActive:
                 count(self.metrics, Metric.ACTION_ALREADY_COMPLETED)
                 logger.info("lifecycle action no longer active while waiting; acknowledged", extra={"reason": reason})
