@@ -13,7 +13,15 @@ from sandbox import Sandbox
 from sandbox.faults import EC2_CREATE_TAGS, BucketSpec, ErrorKind
 from sandbox.scenario import build_world
 from tests.integration.conftest import context, expected_name, group_instances, receive, scale_out
-from tests.unit.factories import eventbridge_launch_successful, sns_envelope, sqs_event, sqs_record, test_notification
+from tests.unit.factories import (
+    eventbridge_launch_successful,
+    eventbridge_lifecycle,
+    lifecycle_body,
+    sns_envelope,
+    sqs_event,
+    sqs_record,
+    test_notification,
+)
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -251,6 +259,35 @@ def test_an_sns_envelope_is_handled_like_a_direct_message(sandbox, world, cold_s
     facts = next(iter(group_instances(sandbox, world).values()))
     assert facts["state"] == "InService"
     assert facts["name"] == expected_name(facts["ip"])
+
+
+def test_an_eventbridge_lifecycle_event_is_handled_like_a_direct_message(sandbox, world, cold_start, logs) -> None:
+    # GIVEN the same lifecycle action delivered by an EventBridge rule
+    received = scale_out(sandbox, world, 1)
+    body = received.bodies()[0]
+    event_body = eventbridge_lifecycle(
+        instance_id=body["EC2InstanceId"],
+        asg_name=world.asg_name,
+        hook_name=world.hook_name,
+        token=body["LifecycleActionToken"],
+    )
+    # WHEN handled THEN the instance is named and released
+    assert failures(cold_start()(sqs_event(sqs_record(event_body)), context())) == []
+    facts = next(iter(group_instances(sandbox, world).values()))
+    assert facts["state"] == "InService"
+    assert facts["name"] == expected_name(facts["ip"])
+
+
+def test_a_terminating_transition_is_acknowledged_and_left_alone(sandbox, world, cold_start, logs) -> None:
+    # GIVEN a terminate lifecycle notification that reached our queue (not ours to complete)
+    handler = cold_start()
+    calls = Calls(sandbox)
+    body = lifecycle_body(asg_name=world.asg_name, transition="autoscaling:EC2_INSTANCE_TERMINATING")
+    # WHEN handled THEN it is acknowledged with a warning and a metric, and nothing is called
+    assert failures(handler(sqs_event(sqs_record(body)), context())) == []
+    assert calls.services() <= {"sqs"}
+    assert logs.metric_totals()["NonLaunchTransitions"] == 1
+    assert any(line.get("level") == "WARNING" for line in logs.json_lines())
 
 
 def test_launch_successful_event_names_an_instance_without_a_hook(sandbox, unique, cold_start, logs) -> None:
