@@ -28,6 +28,7 @@ def apply(sandbox: Sandbox) -> None:
     _active = sandbox
     _patch_ec2_realism()
     _patch_lifecycle()
+    _patch_cloudformation()
 
 
 def release(sandbox: Sandbox) -> None:
@@ -433,3 +434,33 @@ def _delete_auto_scaling_group(original: Callable[..., None] | None) -> Callable
             engine.on_group_deleted(self, group_name)
 
     return delete_auto_scaling_group
+
+
+# ===================================================================================================
+# CloudFormation change sets (deploy helper). moto 5.2.5's execute_change_set creates or updates the
+# resources but keeps the template and output map the stack had before (for CREATE: an empty template),
+# so DescribeStacks answers no Outputs after a change set (CreateStack has them; ExecuteChangeSet not):
+#   CloudFormationBackend.execute_change_set     recomputes the stack's outputs once it has run
+# ===================================================================================================
+
+_CLOUDFORMATION_PATCH = "sandbox-cloudformation"
+
+
+def _patch_cloudformation() -> None:
+    from moto.cloudformation.models import CloudFormationBackend  # noqa: PLC0415 - moto loads lazily
+
+    original = CloudFormationBackend.execute_change_set
+    if getattr(original, "_sandbox_patch", None) == _CLOUDFORMATION_PATCH:
+        return
+
+    @functools.wraps(original)
+    def execute_change_set(self: Any, change_set_name: str, stack_name: str | None = None) -> None:
+        original(self, change_set_name, stack_name)
+        for stack in self.stacks.values():
+            if stack_name in (stack.name, stack.stack_id):
+                stack._parse_template()  # a CREATE change set's stack was made from an empty template
+                stack.description = stack.template_dict.get("Description")
+                stack.output_map = stack._create_output_map()
+
+    execute_change_set._sandbox_patch = _CLOUDFORMATION_PATCH  # type: ignore[attr-defined]
+    CloudFormationBackend.execute_change_set = execute_change_set  # type: ignore[method-assign]

@@ -1,0 +1,254 @@
+"""Invariants of infra/cloudformation.yaml, read as CloudFormation reads it (short-form tags understood)."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+
+from cli.cfn_template import active_resources, evaluate_conditions, load_template, parameter_values
+from handler.config import VARIABLES
+from handler.observability import DEFAULT_NAMESPACE, DEFAULT_SERVICE, Metric
+
+TEMPLATE = load_template()
+RESOURCES = TEMPLATE["Resources"]
+PARAMETERS = TEMPLATE["Parameters"]
+# Largest receive-to-end of one delivery: the batching window the parameters allow plus the function's timeout.
+MAX_BATCHING_WINDOW = PARAMETERS["BatchingWindowSeconds"]["MaxValue"]
+
+
+def props(logical_id: str) -> dict[str, Any]:
+    return RESOURCES[logical_id]["Properties"]
+
+
+def of_type(kind: str) -> dict[str, dict[str, Any]]:
+    return {name: r for name, r in RESOURCES.items() if r["Type"] == kind}
+
+
+def dashboard_widgets() -> list[dict[str, Any]]:
+    body = props("Dashboard")["DashboardBody"]["Fn::Sub"]
+    # ${...} placeholders sit inside JSON strings; any stand-in keeps the JSON valid
+    return json.loads(re.sub(r"\$\{[^}]+\}", "x", body))["widgets"]
+
+
+def statements(role: str) -> list[dict[str, Any]]:
+    return [s for policy in props(role)["Policies"] for s in policy["PolicyDocument"]["Statement"]]
+
+
+def test_visibility_timeout_is_at_least_six_function_timeouts() -> None:
+    # GIVEN the function and its queue WHEN compared THEN AWS's 6x advice holds
+    assert props("Queue")["VisibilityTimeout"] >= 6 * props("Function")["Timeout"]
+
+
+def test_heartbeats_keep_the_action_alive_until_the_next_delivery_has_run() -> None:
+    """maxReceiveCount x VisibilityTimeout (30 min) is longer than any allowed heartbeat timeout's minimum; the gap
+    is covered by heartbeats, not by the timeout: when the handler gives a record back to SQS it records a
+    heartbeat, which restarts HeartbeatTimeout. The next delivery comes VisibilityTimeout after the receive, may
+    wait a batching window, and runs up to the function's Timeout: the smallest allowed HeartbeatTimeout covers
+    that whole span, so each redelivery meets a live action; and the hook's global timeout
+    (min(48 h, 100 x HeartbeatTimeout)) outlasts every redelivery."""
+    visibility = props("Queue")["VisibilityTimeout"]
+    timeout = props("Function")["Timeout"]
+    receives = props("Queue")["RedrivePolicy"]["maxReceiveCount"]
+    heartbeat = PARAMETERS["HookHeartbeatTimeout"]
+    assert heartbeat["MinValue"] >= visibility + MAX_BATCHING_WINDOW + timeout
+    assert heartbeat["MinValue"] <= heartbeat["Default"] <= heartbeat["MaxValue"] <= 7200
+    assert min(48 * 3600, 100 * heartbeat["MinValue"]) >= receives * visibility
+    assert receives >= 5
+
+
+def test_dead_letter_queue_keeps_messages_longer_than_the_source_queue() -> None:
+    dlq, queue = props("DeadLetterQueue"), props("Queue")
+    assert dlq["MessageRetentionPeriod"] == 14 * 24 * 3600
+    assert queue["MessageRetentionPeriod"] < dlq["MessageRetentionPeriod"]
+    assert dlq["RedriveAllowPolicy"]["redrivePermission"] == "byQueue"
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}
+    # the allow-list names the source queue by the same name the queue is given
+    source = dlq["RedriveAllowPolicy"]["sourceQueueArns"][0]["Fn::Sub"]
+    assert source.endswith(":" + queue["QueueName"]["Fn::Sub"])
+
+
+def test_both_queues_are_encrypted_and_deny_insecure_transport() -> None:
+    for queue in ("Queue", "DeadLetterQueue"):
+        assert props(queue)["SqsManagedSseEnabled"] is True
+    policies = {p["Properties"]["Queues"][0]["Ref"]: p["Properties"] for p in of_type("AWS::SQS::QueuePolicy").values()}
+    assert set(policies) == {"Queue", "DeadLetterQueue"}
+    for queue, policy in policies.items():
+        deny = policy["PolicyDocument"]["Statement"][0]
+        assert deny["Effect"] == "Deny"
+        assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        assert deny["Resource"] == {"Fn::GetAtt": [queue, "Arn"]}
+
+
+def test_the_launch_successful_rule_is_allowed_to_send_only_when_it_exists() -> None:
+    rule = RESOURCES["LaunchSuccessfulRule"]
+    assert rule["Condition"] == "HasLaunchSuccessfulRule"
+    assert rule["Properties"]["EventPattern"]["detail-type"] == ["EC2 Instance Launch Successful"]
+    allow = props("QueuePolicy")["PolicyDocument"]["Statement"][1]["Fn::If"]
+    assert allow[0] == "HasLaunchSuccessfulRule"
+    assert allow[1]["Principal"] == {"Service": "events.amazonaws.com"}
+    assert allow[1]["Condition"]["ArnEquals"]["aws:SourceArn"] == {"Fn::GetAtt": ["LaunchSuccessfulRule", "Arn"]}
+    assert allow[2] == {"Ref": "AWS::NoValue"}
+
+
+@pytest.mark.parametrize(
+    ("given", "hook", "rule", "topic"),
+    [
+        ({}, False, False, False),
+        ({"AutoScalingGroupName": "web"}, True, False, False),
+        ({"LaunchSuccessfulGroupNames": "web-a,web-b"}, False, True, False),
+        ({"AlarmEmail": "ops@example.com"}, False, False, True),
+        ({"AlarmEmail": "ops@example.com", "AlarmTopicArn": "arn:aws:sns:us-east-1:1:t"}, False, False, False),
+    ],
+)
+def test_optional_resources_follow_their_parameters(given, hook, rule, topic) -> None:
+    # GIVEN parameters WHEN the conditions are evaluated THEN only the asked-for optional resources exist
+    created = active_resources(TEMPLATE, {"CodeBucket": "b", "CodeKey": "k", **given})
+    assert ("LaunchHook" in created) is hook
+    assert ("LaunchSuccessfulRule" in created) is rule
+    assert ("AlarmTopic" in created) is topic
+
+
+def test_the_hook_targets_the_queue_with_the_publishing_role() -> None:
+    hook = props("LaunchHook")
+    assert hook["LifecycleTransition"] == "autoscaling:EC2_INSTANCE_LAUNCHING"
+    assert hook["NotificationTargetARN"] == {"Fn::GetAtt": ["Queue", "Arn"]}
+    assert hook["RoleARN"] == {"Fn::GetAtt": ["HookRole", "Arn"]}
+    assert hook["HeartbeatTimeout"] == {"Ref": "HookHeartbeatTimeout"}
+    assert hook["DefaultResult"] == {"Ref": "HookDefaultResult"}
+    (publish,) = statements("HookRole")
+    assert sorted(publish["Action"]) == ["sqs:GetQueueUrl", "sqs:SendMessage"]
+    assert publish["Resource"] == {"Fn::GetAtt": ["Queue", "Arn"]}
+    assert props("HookRole")["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
+        "Service": "autoscaling.amazonaws.com"
+    }
+
+
+def test_function_and_trigger_settings() -> None:
+    function = props("Function")
+    assert function["Runtime"] == "python3.13"
+    assert function["Handler"] == "handler.app.lambda_handler"
+    assert PARAMETERS["Architecture"]["Default"] == "arm64"
+    assert function["LoggingConfig"]["LogGroup"] == {"Ref": "LogGroup"}
+    assert props("LogGroup")["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    mapping = props("EventSourceMapping")
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "MaximumConcurrency"}
+    assert mapping["MaximumBatchingWindowInSeconds"] == {"Ref": "BatchingWindowSeconds"}
+    assert PARAMETERS["MaximumConcurrency"]["MinValue"] >= 2
+    assert PARAMETERS["BatchSize"]["MaxValue"] <= 10  # above 10 AWS requires a batching window
+
+
+def test_every_environment_variable_is_one_the_handler_reads() -> None:
+    variables = props("Function")["Environment"]["Variables"]
+    known = {v.name for v in VARIABLES}
+    assert set(variables) <= known
+    assert variables["POWERTOOLS_METRICS_NAMESPACE"] == DEFAULT_NAMESPACE
+    assert variables["POWERTOOLS_SERVICE_NAME"] == DEFAULT_SERVICE
+    for name, parameter in {
+        "NAME_TEMPLATE": "NameTemplate",
+        "NAME_TAG_KEY": "NameTagKey",
+        "FAILURE_RESULT": "FailureResult",
+        "TAG_ATTACHED": "TagAttached",
+    }.items():
+        assert variables[name] == {"Ref": parameter}
+
+
+def test_parameter_defaults_are_values_the_handler_accepts() -> None:
+    defaults = {v.name: v.default for v in VARIABLES}
+    assert PARAMETERS["NameTagKey"]["Default"] == defaults["NAME_TAG_KEY"]
+    assert PARAMETERS["FailureResult"]["Default"] == defaults["FAILURE_RESULT"]
+    assert PARAMETERS["TagAttached"]["Default"] == defaults["TAG_ATTACHED"]
+    assert PARAMETERS["NameTemplate"]["Default"] == ""  # empty = the handler's default template
+
+
+def test_create_tags_is_limited_to_the_name_tag_and_to_instances_unless_attached_tagging_is_on() -> None:
+    (tag,) = [s for s in statements("ExecutionRole") if s["Action"] == "ec2:CreateTags"]
+    assert tag["Condition"] == {"ForAllValues:StringEquals": {"aws:TagKeys": [{"Ref": "NameTagKey"}]}}
+    instance, volume, eni = tag["Resource"]
+    assert instance["Fn::Sub"].endswith(":instance/*")
+    assert volume["Fn::If"][0] == eni["Fn::If"][0] == "TagsAttached"
+    assert volume["Fn::If"][1]["Fn::Sub"].endswith(":volume/*")
+    assert eni["Fn::If"][1]["Fn::Sub"].endswith(":network-interface/*")
+    assert volume["Fn::If"][2] == eni["Fn::If"][2] == {"Ref": "AWS::NoValue"}
+    for value, expected in (("false", False), ("true", True)):
+        conditions = evaluate_conditions(TEMPLATE, parameter_values(TEMPLATE, {"TagAttached": value}))
+        assert conditions["TagsAttached"] is expected
+
+
+def test_execution_role_grants_nothing_beyond_its_statements_scopes() -> None:
+    by_sid = {s["Sid"]: s for s in statements("ExecutionRole")}
+    assert by_sid["DescribeInstances"]["Resource"] == "*"  # EC2 Describe* has no resource-level permissions
+    assert by_sid["DescribeInstances"]["Action"] == "ec2:DescribeInstances"
+    assert ":autoScalingGroup:" in by_sid["CompleteLaunchActions"]["Resource"]["Fn::Sub"]
+    assert by_sid["ConsumeTheQueue"]["Resource"] == {"Fn::GetAtt": ["Queue", "Arn"]}
+    assert by_sid["WriteOwnLogs"]["Resource"] == {"Fn::GetAtt": ["LogGroup", "Arn"]}
+    for statement in by_sid.values():
+        assert statement["Effect"] == "Allow"
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        assert not any("*" in action for action in actions)
+        if statement["Sid"] != "DescribeInstances":
+            assert statement["Resource"] != "*"
+
+
+def _namer_metrics(metrics: list[Any]) -> list[str]:
+    """Metric names under the handler's namespace, each checked to carry the service dimension."""
+    names = []
+    previous: list[Any] = []
+    for line in metrics:
+        row = [item for item in line if not isinstance(item, dict)]
+        # "..." repeats the previous row's value in CloudWatch's shorthand
+        row = [previous[i] if item == "..." else item for i, item in enumerate(row)]
+        previous = row
+        if row[0] == DEFAULT_NAMESPACE:
+            assert row[2:4] == ["service", DEFAULT_SERVICE], row
+            names.append(row[1])
+    return names
+
+
+def test_every_dashboard_metric_of_the_handler_is_one_it_emits() -> None:
+    referenced = [name for w in dashboard_widgets() for name in _namer_metrics(w["properties"]["metrics"])]
+    members = {m.value for m in Metric}
+    assert referenced
+    assert set(referenced) <= members
+    # AND every metric the handler emits is on the dashboard
+    assert members <= set(referenced)
+    # AND the queue and Lambda metrics sit beside them
+    namespaces = {line[0] for w in dashboard_widgets() for line in w["properties"]["metrics"]}
+    assert {"AWS/SQS", "AWS/Lambda", DEFAULT_NAMESPACE} <= namespaces
+
+
+def test_every_alarm_on_a_handler_metric_uses_a_metric_it_emits() -> None:
+    members = {m.value for m in Metric}
+    alarms = of_type("AWS::CloudWatch::Alarm")
+    on_namer = [a["Properties"] for a in alarms.values() if a["Properties"]["Namespace"] == DEFAULT_NAMESPACE]
+    assert on_namer
+    for alarm in on_namer:
+        assert alarm["MetricName"] in members
+        assert alarm["Dimensions"] == [{"Name": "service", "Value": DEFAULT_SERVICE}]
+    watched = {(a["Properties"]["Namespace"], a["Properties"]["MetricName"]) for a in alarms.values()}
+    assert watched == {
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+        ("AWS/SQS", "ApproximateAgeOfOldestMessage"),
+        ("AWS/Lambda", "Errors"),
+        ("AWS/Lambda", "Throttles"),
+        (DEFAULT_NAMESPACE, Metric.NAMING_FAILED.value),
+    }
+    dlq_alarm = props("DeadLetterQueueAlarm")
+    assert dlq_alarm["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["DeadLetterQueue", "QueueName"]}
+
+
+def test_alarms_notify_the_given_topic_or_the_created_one() -> None:
+    for alarm in of_type("AWS::CloudWatch::Alarm").values():
+        actions = alarm["Properties"]["AlarmActions"]["Fn::If"]
+        assert actions[0] == "HasAlarmTarget"
+        assert actions[1] == [{"Fn::If": ["HasTopicArn", {"Ref": "AlarmTopicArn"}, {"Ref": "AlarmTopic"}]}]
+        assert actions[2] == {"Ref": "AWS::NoValue"}
+
+
+def test_outputs_other_stacks_need_are_exported() -> None:
+    outputs = TEMPLATE["Outputs"]
+    for name in ("QueueArn", "HookRoleArn", "DeadLetterQueueUrl", "DashboardUrl"):
+        assert outputs[name]["Export"]["Name"] == {"Fn::Sub": f"${{AWS::StackName}}-{name}"}
