@@ -63,6 +63,8 @@ class CallRecord:
     action: str
     status: int
     error_code: str | None
+    # The resource ids of an EC2 CreateTags / DeleteTags call (empty for every other call).
+    resources: tuple[str, ...] = ()
 
 
 class CallJournal:
@@ -90,6 +92,15 @@ class CallJournal:
             for r in self.records()
             if (service is None or r.service == service) and (action is None or r.action == action)
         )
+
+
+def tagged_resources(call: ApiCall) -> tuple[str, ...]:
+    """ResourceId.N of an EC2 CreateTags / DeleteTags request, in order (empty for any other call)."""
+    if call.service != "ec2" or call.action not in ("CreateTags", "DeleteTags"):
+        return ()
+    keys = [k for k in call.params if k.startswith("ResourceId.") and k[len("ResourceId.") :].isdigit()]
+    keys.sort(key=lambda k: int(k[len("ResourceId.") :]))
+    return tuple(value for key in keys for value in call.params[key])
 
 
 def identify(environ: dict[str, Any], body: bytes) -> ApiCall:
@@ -187,11 +198,13 @@ class SandboxApp:
         rejection: Rejection | None = self._controls.before_call(call)
         if rejection is not None:
             if rejection.reset_connection:
-                self._journal.add(CallRecord(call.service, call.action, 0, "ConnectionReset"))
+                self._journal.add(CallRecord(call.service, call.action, 0, "ConnectionReset", tagged_resources(call)))
                 _reset_connection(environ)
                 raise _ConnectionReset(call.action)
             status, headers, payload = error_response(call, rejection.status, rejection.code, rejection.message)
-            self._journal.add(CallRecord(call.service, call.action, rejection.status, rejection.code))
+            self._journal.add(
+                CallRecord(call.service, call.action, rejection.status, rejection.code, tagged_resources(call))
+            )
             start_response(status, headers)
             return [payload]
         captured: dict[str, Any] = {}
@@ -204,7 +217,7 @@ class SandboxApp:
             chunks = self._run(environ, capture, call, body)
         except Exception as exc:  # an unexpected moto failure must still look like AWS, never a traceback
             status, headers, payload = error_response(call, 500, "InternalFailure", f"sandbox: {exc!r}")
-            self._journal.add(CallRecord(call.service, call.action, 500, "InternalFailure"))
+            self._journal.add(CallRecord(call.service, call.action, 500, "InternalFailure", tagged_resources(call)))
             start_response(status, headers)
             return [payload]
         status_line: str = captured.get("status", "500 Internal Server Error")
@@ -213,7 +226,8 @@ class SandboxApp:
         content_type = next((v for k, v in headers if k.lower() == "content-type"), "")
         if code >= 500 and "html" in content_type:
             status_line, headers, chunks = error_response(call, 500, "InternalFailure", "sandbox internal error")
-        self._journal.add(CallRecord(call.service, call.action, code, _error_code(chunks) if code >= 400 else None))
+        error_code = _error_code(chunks) if code >= 400 else None
+        self._journal.add(CallRecord(call.service, call.action, code, error_code, tagged_resources(call)))
         self._controls.after_call(call, code)
         start_response(status_line, headers)
         return [chunks]
