@@ -12,7 +12,19 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from cli.common import EXIT_FAILURES, EXIT_USAGE, CliError
 
 # Each module defines register(subparsers) and sets a ``run(args) -> int`` default on its parser.
-COMMAND_MODULES = ("cli.demo", "cli.sandbox_command")
+COMMAND_MODULES = (
+    "cli.demo",
+    "cli.sandbox_command",
+    "cli.bench",
+    "cli.attach",
+    "cli.preview",
+    "cli.backfill",
+    "cli.redrive",
+    "cli.status",
+    "cli.package",
+    "cli.deploy",
+    "cli.chaos",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
