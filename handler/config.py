@@ -14,7 +14,7 @@ An unset or empty variable takes its default. ``VARIABLES`` is the table the REA
 | TIME_MARGIN_SECONDS | 10 | stop waiting this long before the invocation's deadline |
 | GONE_AFTER_SECONDS | 300 | InvalidInstanceID.NotFound for an older message means the instance is gone |
 | IP_WAIT_MAX_SECONDS | 60 | cap on waiting for a private IP within one invocation |
-| AWS_RETRY_MODE | standard | botocore retry mode: standard, adaptive or legacy |
+| AWS_RETRY_MODE | adaptive | botocore retry mode: adaptive (client-side rate limiting), standard or legacy |
 | AWS_MAX_ATTEMPTS | 5 | botocore total attempts per call (1..20) |
 | POWERTOOLS_SERVICE_NAME | asg-namer | service name in logs and metrics |
 | POWERTOOLS_METRICS_NAMESPACE | AsgNamer | CloudWatch metrics namespace |
@@ -62,7 +62,9 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("TIME_MARGIN_SECONDS", "10", "stop waiting this long before the invocation's deadline (>= 1)"),
     Variable("GONE_AFTER_SECONDS", "300", "InvalidInstanceID.NotFound for an older message means the instance is gone"),
     Variable("IP_WAIT_MAX_SECONDS", "60", "cap on waiting for a private IP within one invocation (>= 0)"),
-    Variable("AWS_RETRY_MODE", "standard", "botocore retry mode: standard, adaptive or legacy"),
+    Variable(
+        "AWS_RETRY_MODE", "adaptive", "botocore retry mode: adaptive (client-side rate limiting), standard or legacy"
+    ),
     Variable("AWS_MAX_ATTEMPTS", "5", "botocore total attempts per call, first one included (1..20)"),
     Variable("POWERTOOLS_SERVICE_NAME", "asg-namer", "service name in logs and metrics"),
     Variable("POWERTOOLS_METRICS_NAMESPACE", "AsgNamer", "CloudWatch metrics namespace"),

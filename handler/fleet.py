@@ -58,10 +58,10 @@ class InstanceRecord:
         return self.state in _GONE_STATES
 
 
-def client_config(retry_mode: str, max_attempts: int, max_pool_connections: int) -> Config:
+def client_config(retries: dict[str, Any], max_pool_connections: int) -> Config:
     """Explicit retry mode (never botocore's implicit default) and timeouts well inside the Lambda's."""
     return Config(
-        retries={"mode": retry_mode, "max_attempts": max_attempts},
+        retries=retries,
         connect_timeout=3,
         read_timeout=10,
         max_pool_connections=max_pool_connections,

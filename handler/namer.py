@@ -88,9 +88,7 @@ class Namer:
     @classmethod
     def from_settings(cls, settings: Settings) -> Namer:
         """Clients with an explicit retry policy and a connection pool as wide as the record pool."""
-        config = client_config(
-            settings.retry_mode, settings.max_attempts, max_pool_connections=settings.max_workers * 2
-        )
+        config = client_config(settings.retries, max_pool_connections=settings.max_workers * 2)
         metrics = new_metrics(namespace=settings.metrics_namespace, service=settings.service_name)
         return cls(settings, Fleet(config, settings.region), metrics)
 

@@ -40,8 +40,8 @@ def test_defaults_with_only_lambda_variables() -> None:
     assert settings.time_margin_seconds == 10
     assert settings.gone_after_seconds == 300
     assert settings.ip_wait_max_seconds == 60
-    assert (settings.retry_mode, settings.max_attempts) == ("standard", 5)
-    assert settings.retries == {"mode": "standard", "total_max_attempts": 5}
+    assert (settings.retry_mode, settings.max_attempts) == ("adaptive", 5)
+    assert settings.retries == {"mode": "adaptive", "total_max_attempts": 5}
     assert (settings.service_name, settings.metrics_namespace) == ("asg-namer", "AsgNamer")
     assert settings.region == "eu-west-1"
 
@@ -67,7 +67,7 @@ def test_every_variable_is_read() -> None:
         "TIME_MARGIN_SECONDS": "2.5",
         "GONE_AFTER_SECONDS": "600",
         "IP_WAIT_MAX_SECONDS": "0",
-        "AWS_RETRY_MODE": "Adaptive",
+        "AWS_RETRY_MODE": "Standard",
         "AWS_MAX_ATTEMPTS": "20",
         "POWERTOOLS_SERVICE_NAME": "namer",
         "POWERTOOLS_METRICS_NAMESPACE": "Platform/Namer",
@@ -85,7 +85,7 @@ def test_every_variable_is_read() -> None:
         time_margin_seconds=2.5,
         gone_after_seconds=600,
         ip_wait_max_seconds=0,
-        retry_mode="adaptive",
+        retry_mode="standard",
         max_attempts=20,
         service_name="namer",
         metrics_namespace="Platform/Namer",
