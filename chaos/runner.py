@@ -22,16 +22,14 @@ Groups of a run:
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import json
-import os
 import random
 import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -40,7 +38,7 @@ from botocore.config import Config
 from handler.naming import DEFAULT_TEMPLATE, InstanceFacts, compile_template
 from sandbox import Sandbox
 from sandbox.faults import ErrorKind
-from sandbox.lambda_runtime import FunctionLogs, capture_function_output, environment_factory
+from sandbox.lambda_runtime import FunctionLogs, capture_function_output, environment, environment_factory
 from sandbox.scenario import TEAM_TAGS, World, build_world
 from sandbox.trigger import Outcome, SqsTrigger
 
@@ -212,20 +210,6 @@ class ChaosReport:
 _ENV_LOCK = threading.Lock()
 
 
-@contextlib.contextmanager
-def _environ(overrides: Mapping[str, str]) -> Iterator[None]:
-    saved = {key: os.environ.get(key) for key in overrides}
-    os.environ.update(overrides)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 class Deliveries:
     """Records handed to the handler, by message id and by instance id (bodies parsed leniently)."""
 
@@ -279,7 +263,7 @@ def _factory(
     cold_start = environment_factory()
 
     def factory() -> Callable[[dict[str, Any], Any], Any]:
-        with _ENV_LOCK, _environ(env):
+        with _ENV_LOCK, environment(env):
             handler = cold_start()
         namer = getattr(inspect.unwrap(handler), "__globals__", {}).get("namer")
         if kill is not None and namer is not None:
@@ -786,7 +770,7 @@ def run_chaos(
 ) -> ChaosReport:
     """Runs one configuration; uses ``sandbox`` if given (restoring its clock and faults), else starts one."""
     if sandbox is None:
-        with Sandbox(clock_scale=config.clock_scale) as own, _environ(own.env()):
+        with Sandbox(clock_scale=config.clock_scale) as own, environment(own.env()):
             return _run(config, own, out)
     return _run(config, sandbox, out)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any, TextIO
 from chaos.runner import FAULT_NAMES, FAULTS, ChaosConfig, ChaosReport, run_chaos
 from cli.common import EXIT_FAILURES, UsageError
 from sandbox import Sandbox
+from sandbox.lambda_runtime import environment
 
 # `make soak`: more instances and groups, every fault, a few seeds.
 SOAK = ChaosConfig(
@@ -83,21 +83,12 @@ def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     if not args.verbose:
         logging.getLogger("sandbox").setLevel(logging.ERROR)
     reports: list[ChaosReport] = []
-    with Sandbox(clock_scale=configs[0].clock_scale) as sandbox:
-        saved = {key: os.environ.get(key) for key in sandbox.env()}
-        os.environ.update(sandbox.env())
-        try:
-            for config in configs:
-                print(f"== seed {config.seed}", file=out, flush=True)
-                report = run_chaos(config, sandbox, out=lambda line: print(f"  {line}", file=out, flush=True))
-                print(report.table(), file=out, flush=True)
-                reports.append(report)
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+    with Sandbox(clock_scale=configs[0].clock_scale) as sandbox, environment(sandbox.env()):
+        for config in configs:
+            print(f"== seed {config.seed}", file=out, flush=True)
+            report = run_chaos(config, sandbox, out=lambda line: print(f"  {line}", file=out, flush=True))
+            print(report.table(), file=out, flush=True)
+            reports.append(report)
     violations = sum(r.violations for r in reports)
     if args.json:
         payload: dict[str, Any] = {"violations": violations, "runs": [r.to_json() for r in reports]}

@@ -12,9 +12,10 @@ import importlib.util
 import io
 import itertools
 import json
+import os
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TextIO
 
 Handler = Callable[[dict[str, Any], Any], Any]
@@ -102,6 +103,21 @@ class FunctionLogs(io.TextIOBase):
                 if isinstance(value, dict):
                     parsed.append(value)
         return parsed
+
+
+@contextlib.contextmanager
+def environment(overrides: Mapping[str, str]) -> Iterator[None]:
+    """Sets environment variables (the function's configuration, the sandbox's endpoint) and restores them."""
+    saved = {key: os.environ.get(key) for key in overrides}
+    os.environ.update(overrides)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 @contextlib.contextmanager
