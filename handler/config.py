@@ -15,7 +15,7 @@ An unset or empty variable takes its default. ``VARIABLES`` is the table the REA
 | GONE_AFTER_SECONDS | 300 | InvalidInstanceID.NotFound for an older message means the instance is gone |
 | IP_WAIT_MAX_SECONDS | 60 | cap on waiting for a private IP within one invocation |
 | AWS_RETRY_MODE | adaptive | botocore retry mode: adaptive (client-side rate limiting), standard or legacy |
-| AWS_MAX_ATTEMPTS | 5 | botocore total attempts per call (1..20) |
+| AWS_MAX_ATTEMPTS | 3 | botocore total attempts per call, first one included (1..20) |
 | POWERTOOLS_SERVICE_NAME | asg-namer | service name in logs and metrics |
 | POWERTOOLS_METRICS_NAMESPACE | AsgNamer | CloudWatch metrics namespace |
 | AWS_REGION, AWS_DEFAULT_REGION | (none) | Region used in names when the message carries none |
@@ -65,7 +65,11 @@ VARIABLES: tuple[Variable, ...] = (
     Variable(
         "AWS_RETRY_MODE", "adaptive", "botocore retry mode: adaptive (client-side rate limiting), standard or legacy"
     ),
-    Variable("AWS_MAX_ATTEMPTS", "5", "botocore total attempts per call, first one included (1..20)"),
+    Variable(
+        "AWS_MAX_ATTEMPTS",
+        "3",
+        "botocore total attempts per call, first one included (1..20); longer retries respect the deadline",
+    ),
     Variable("POWERTOOLS_SERVICE_NAME", "asg-namer", "service name in logs and metrics"),
     Variable("POWERTOOLS_METRICS_NAMESPACE", "AsgNamer", "CloudWatch metrics namespace"),
     Variable("AWS_REGION", "", "Region used in names when the message has none (else AWS_DEFAULT_REGION)"),

@@ -59,11 +59,15 @@ class InstanceRecord:
 
 
 def client_config(retries: dict[str, Any], max_pool_connections: int) -> Config:
-    """Explicit retry mode (never botocore's implicit default) and timeouts well inside the Lambda's."""
+    """Explicit retry mode (never botocore's implicit default) and short timeouts.
+
+    One call with its botocore retries must fit in TIME_MARGIN_SECONDS, because tenacity can only stop
+    between calls: few attempts and short timeouts here, the longer retrying in namer.py against the deadline.
+    """
     return Config(
         retries=retries,
-        connect_timeout=3,
-        read_timeout=10,
+        connect_timeout=2,
+        read_timeout=5,
         max_pool_connections=max_pool_connections,
     )
 

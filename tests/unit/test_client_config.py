@@ -17,6 +17,6 @@ def test_clients_carry_the_configured_retry_mode_and_total_attempts() -> None:
         assert client.meta.region_name == "eu-west-1"
 
 
-def test_the_default_policy_is_adaptive_with_five_attempts() -> None:
+def test_the_default_policy_is_adaptive_with_three_attempts() -> None:
     namer = Namer.from_settings(load_settings({"AWS_REGION": "us-east-1"}))
-    assert namer.fleet._ec2.meta.config.retries == {"mode": "adaptive", "total_max_attempts": 5}
+    assert namer.fleet._ec2.meta.config.retries == {"mode": "adaptive", "total_max_attempts": 3}

@@ -40,8 +40,8 @@ def test_defaults_with_only_lambda_variables() -> None:
     assert settings.time_margin_seconds == 10
     assert settings.gone_after_seconds == 300
     assert settings.ip_wait_max_seconds == 60
-    assert (settings.retry_mode, settings.max_attempts) == ("adaptive", 5)
-    assert settings.retries == {"mode": "adaptive", "total_max_attempts": 5}
+    assert (settings.retry_mode, settings.max_attempts) == ("adaptive", 3)
+    assert settings.retries == {"mode": "adaptive", "total_max_attempts": 3}
     assert (settings.service_name, settings.metrics_namespace) == ("asg-namer", "AsgNamer")
     assert settings.region == "eu-west-1"
 
