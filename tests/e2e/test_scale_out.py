@@ -22,14 +22,15 @@ def function_logs() -> FunctionLogs:
 
 @pytest.fixture
 def world(sandbox: Sandbox, unique: str) -> World:
-    # A 2 s visibility timeout and maxReceiveCount 3 let a poison message reach the DLQ in seconds.
-    return build_world(f"e2e-{unique}", endpoint_url=sandbox.endpoint_url, visibility_timeout=2, max_receive_count=3)
+    # A 3 s visibility timeout and maxReceiveCount 3 let a poison message reach the DLQ in seconds.
+    return build_world(f"e2e-{unique}", endpoint_url=sandbox.endpoint_url, visibility_timeout=3, max_receive_count=3)
 
 
 @pytest.fixture
-def trigger(sandbox: Sandbox, world: World) -> Iterator[SqsTrigger]:
+def trigger(sandbox: Sandbox, world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[SqsTrigger]:
     """Started by the test inside its log capture: pytest swaps sys.stdout between setup and call."""
     sandbox.controls.reset()
+    monkeypatch.setenv("TIME_MARGIN_SECONDS", "1")  # sized for the 3 s function timeout below
     running = SqsTrigger(
         world.queue_url,
         handler_factory=environment_factory(),
@@ -37,7 +38,7 @@ def trigger(sandbox: Sandbox, world: World) -> Iterator[SqsTrigger]:
         maximum_batching_window_in_seconds=0.5,
         maximum_concurrency=3,
         function_response_types=["ReportBatchItemFailures"],
-        function_timeout=2,
+        function_timeout=3,
         endpoint_url=sandbox.endpoint_url,
     )
     yield running
@@ -91,9 +92,15 @@ def _scale_out_with_poison(sandbox: Sandbox, world: World, trigger: SqsTrigger, 
     assert sandbox.lifecycle.pending_actions(asg=world.asg_name) == []
     assert trigger.wait_until_idle(timeout=20)
     totals = function_logs.metric_totals()
-    assert totals["InstancesNamed"] == 20
     assert totals["LifecycleActionsCompleted"] == 20
     assert totals["MalformedMessages"] == 3
+    # Exactly one name per instance, unless an invocation overran its timeout on this shared machine: its
+    # late thread may then name an instance that the redelivery named too (at-least-once, no harm done).
+    stats = trigger.stats()
+    if stats.batch_failures.get("timeout", 0) == 0:
+        assert totals["InstancesNamed"] == 20
+    else:
+        assert 20 <= totals["InstancesNamed"] <= 20 + stats.records_in_failed_batches
 
 
 def test_transient_errors_and_late_ips_still_end_with_every_instance_named(
