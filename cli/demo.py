@@ -64,7 +64,7 @@ def run(instances: int, timeout: float, out: TextIO) -> int:
     with Sandbox() as sandbox:
         os.environ.update(sandbox.env())
         print(f"Embedded local AWS on {sandbox.endpoint_url}", file=out)
-        world = build_world("demo-store-web", endpoint_url=sandbox.endpoint_url, capacity=0)
+        world = build_world("demo-store-web", endpoint_url=sandbox.endpoint_url, capacity=0, visibility_timeout=360)
         print(
             f"Auto Scaling group {world.asg_name}: tags {world.tags}, launch hook {world.hook_name} -> queue",
             file=out,
@@ -81,7 +81,7 @@ def run(instances: int, timeout: float, out: TextIO) -> int:
                 maximum_batching_window_in_seconds=1,
                 maximum_concurrency=2,
                 function_response_types=["ReportBatchItemFailures"],
-                function_timeout=25,
+                function_timeout=60,  # as the stack deploys it
                 endpoint_url=sandbox.endpoint_url,
             )
             with trigger:

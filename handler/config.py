@@ -11,7 +11,7 @@ An unset or empty variable takes its default. ``VARIABLES`` is the table the REA
 | FAILURE_RESULT | ABANDON | lifecycle result when an instance cannot be named |
 | TAG_ATTACHED | false | also tag the instance's volumes and network interfaces |
 | MAX_WORKERS | 8 | records worked on concurrently within a batch (1..64) |
-| TIME_MARGIN_SECONDS | 10 | stop waiting this long before the invocation's deadline |
+| TIME_MARGIN_SECONDS | 25 | stop starting work this long before the deadline; covers one call with its retries |
 | GONE_AFTER_SECONDS | 300 | InvalidInstanceID.NotFound for an older message means the instance is gone |
 | IP_WAIT_MAX_SECONDS | 60 | cap on waiting for a private IP within one invocation |
 | AWS_RETRY_MODE | adaptive | botocore retry mode: adaptive (client-side rate limiting), standard or legacy |
@@ -59,7 +59,11 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("FAILURE_RESULT", "ABANDON", "lifecycle result when an instance cannot be named: ABANDON or CONTINUE"),
     Variable("TAG_ATTACHED", "false", "also tag attached volumes and network interfaces (true/false/1/0/yes/no)"),
     Variable("MAX_WORKERS", "8", "records worked on concurrently within a batch (1..64)"),
-    Variable("TIME_MARGIN_SECONDS", "10", "stop waiting this long before the invocation's deadline (>= 1)"),
+    Variable(
+        "TIME_MARGIN_SECONDS",
+        "25",
+        "stop starting work this long before the invocation's deadline (>= 1); covers one AWS call with its retries",
+    ),
     Variable("GONE_AFTER_SECONDS", "300", "InvalidInstanceID.NotFound for an older message means the instance is gone"),
     Variable("IP_WAIT_MAX_SECONDS", "60", "cap on waiting for a private IP within one invocation (>= 0)"),
     Variable(

@@ -61,8 +61,9 @@ class InstanceRecord:
 def client_config(retries: dict[str, Any], max_pool_connections: int) -> Config:
     """Explicit retry mode (never botocore's implicit default) and short timeouts.
 
-    One call with its botocore retries must fit in TIME_MARGIN_SECONDS, because tenacity can only stop
-    between calls: few attempts and short timeouts here, the longer retrying in namer.py against the deadline.
+    One call with its botocore retries must fit in TIME_MARGIN_SECONDS (default 25 s), because tenacity can
+    only stop between calls: 3 attempts x (2 s connect + 5 s read) + botocore's backoff (under 3 s) = 24 s at
+    worst. The longer retrying is tenacity's, in namer.py, against the invocation's deadline.
     """
     return Config(
         retries=retries,

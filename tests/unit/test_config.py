@@ -37,7 +37,7 @@ def test_defaults_with_only_lambda_variables() -> None:
     assert settings.failure_result == "ABANDON"
     assert settings.tag_attached is False
     assert settings.max_workers == 8
-    assert settings.time_margin_seconds == 10
+    assert settings.time_margin_seconds == 25
     assert settings.gone_after_seconds == 300
     assert settings.ip_wait_max_seconds == 60
     assert (settings.retry_mode, settings.max_attempts) == ("adaptive", 3)
