@@ -309,13 +309,12 @@ def _parse(body: str) -> LifecycleMessage | MalformedMessage:
 
 
 def _age_seconds(message: LifecycleMessage, record: SQSRecord) -> float | None:
-    sent = message.sent_at
-    if sent is None:
-        sent_ms = record.attributes.sent_timestamp
-        if not sent_ms:
-            return None
-        sent = datetime.fromtimestamp(int(sent_ms) / 1000, UTC)
-    return (datetime.now(UTC) - sent).total_seconds()
+    """The message's own age; when it carries no time, how long ago SQS received it."""
+    now = datetime.now(UTC)
+    age = message.age_seconds(now)
+    if age is None and record.attributes.sent_timestamp:
+        age = (now - datetime.fromtimestamp(int(record.attributes.sent_timestamp) / 1000, UTC)).total_seconds()
+    return age
 
 
 @contextmanager
