@@ -151,6 +151,15 @@ def _missing(member: str) -> ValidationError:
     )
 
 
+def _required_names(group_name: str | None, hook_name: str | None) -> tuple[str, str]:
+    """Both lifecycle-action calls name the group and the hook; the hook is checked first, as before."""
+    if not hook_name:
+        raise _missing("lifecycleHookName")
+    if not group_name:
+        raise _missing("autoScalingGroupName")
+    return group_name, hook_name
+
+
 def _hook_key(group_name: str, hook_name: str) -> str:
     return f"{group_name}_{hook_name}"  # moto's own key for AutoScalingBackend.lifecycle_hooks
 
@@ -500,10 +509,7 @@ class LifecycleEngine:
         instance_id: str | None = None,
     ) -> None:
         """CompleteLifecycleAction: CONTINUE lets the instance in once all its hooks are done; ABANDON ends it."""
-        if not hook_name:
-            raise _missing("lifecycleHookName")
-        if not group_name:
-            raise _missing("autoScalingGroupName")
+        group_name, hook_name = _required_names(group_name, hook_name)
         if not result:
             raise _missing("lifecycleActionResult")
         if result not in RESULTS:
@@ -522,10 +528,7 @@ class LifecycleEngine:
         instance_id: str | None = None,
     ) -> PendingAction:
         """RecordLifecycleActionHeartbeat: restarts the heartbeat timer, never past the global timeout."""
-        if not hook_name:
-            raise _missing("lifecycleHookName")
-        if not group_name:
-            raise _missing("autoScalingGroupName")
+        group_name, hook_name = _required_names(group_name, hook_name)
         with self._lock:
             action = self._find_action(backend, group_name, hook_name, token, instance_id)
             action.deadline = min(self.clock.now() + action.heartbeat_timeout, action.global_deadline)
