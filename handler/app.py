@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from handler.config import load_settings
 from handler.fleet import Fleet
+from handler.hooks import HookDirectory
 from handler.launch import LaunchHandler
 from handler.observability import logger, new_metrics, use_service_name
 from handler.processor import ConcurrentBatchProcessor
@@ -19,7 +20,8 @@ settings = load_settings(os.environ)
 use_service_name(settings.service_name)
 fleet = Fleet.from_settings(settings)
 metrics = new_metrics(namespace=settings.metrics_namespace, service=settings.service_name)
-launches = LaunchHandler(settings, fleet, metrics)
+hooks = HookDirectory(fleet)
+launches = LaunchHandler(settings, fleet, metrics, hooks)
 processor = ConcurrentBatchProcessor(prepare=launches.start_batch, max_workers=settings.max_workers)
 
 

@@ -1,8 +1,9 @@
-"""The only module that talks to AWS: EC2 and Auto Scaling calls, and what their errors mean."""
+"""The only module that talks to AWS: EC2, Auto Scaling (and DynamoDB for slots) calls, and what their errors mean."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -29,6 +30,12 @@ _THROTTLING_CODES = frozenset(
 _SERVER_CODES = frozenset({"InternalError", "InternalFailure", "ServiceUnavailable", "Unavailable"})
 _NO_ACTIVE_ACTION = "No active Lifecycle Action found"
 _GONE_STATES = frozenset({"shutting-down", "terminated"})
+LIVE_STATES = ("pending", "running", "stopping", "stopped")
+LAUNCHING = "autoscaling:EC2_INSTANCE_LAUNCHING"
+GROUP_TAG = "aws:autoscaling:groupName"  # set by Auto Scaling on every instance it launches; users cannot write it
+# A launch whose lifecycle action was completed with ABANDON (docs/aws-behaviour.md, "Scaling activities").
+_ABANDONED_LAUNCH = "Lifecycle Action Completed with ABANDON Result"
+_LAUNCH_ACTIVITY = re.compile(r"Launching a new EC2 instance: (i-[0-9a-f]+)")
 
 
 class TransientAwsError(Exception):
@@ -60,6 +67,11 @@ class InstanceRecord:
     def is_gone(self) -> bool:
         return self.state in _GONE_STATES
 
+    @property
+    def group(self) -> str | None:
+        """The Auto Scaling group that launched it, as AWS tagged it (never as a message claims)."""
+        return self.tags.get(GROUP_TAG)
+
     def facts(self, asg_name: str | None, region: str | None) -> InstanceFacts:
         """What a template renders from: the same mapping for the handler, the sweep and the CLI."""
         return InstanceFacts(
@@ -70,6 +82,18 @@ class InstanceRecord:
             asg_name=asg_name,
             region=region,
         )
+
+
+@dataclass(frozen=True)
+class HookRecord:
+    """A launch lifecycle hook as DescribeLifecycleHooks reports it."""
+
+    group: str
+    name: str
+    target_arn: str | None
+    metadata: str | None
+    heartbeat_timeout: int
+    default_result: str
 
 
 def client_config(retries: dict[str, Any], max_pool_connections: int) -> Config:
@@ -125,14 +149,82 @@ class Fleet:
                     found[record.instance_id] = record
         return found
 
-    def create_tags(self, resource_ids: Sequence[str], key: str, value: str) -> None:
-        """CreateTags overwrites the value in place, so a rename never needs DeleteTags."""
+    def create_tags(self, resource_ids: Sequence[str], tags: Mapping[str, str]) -> None:
+        """CreateTags overwrites values in place, so a rename never needs DeleteTags."""
+        pairs = [{"Key": key, "Value": value} for key, value in tags.items()]
         try:
-            _call(lambda: self._ec2.create_tags(Resources=list(resource_ids), Tags=[{"Key": key, "Value": value}]))
+            _call(lambda: self._ec2.create_tags(Resources=list(resource_ids), Tags=pairs))
         except ClientError as error:
             if _code(error).startswith("InvalidInstanceID.NotFound"):
                 raise InstanceNotVisible(str(error)) from error
             raise
+
+    def instances_named(self, tag_key: str, names: Iterable[str]) -> dict[str, frozenset[str]]:
+        """Name -> ids of the live instances (pending, running, stopping, stopped) whose ``tag_key`` holds it.
+
+        One DescribeInstances per 200 names (a tag filter; names hold no EC2 filter wildcards: * and ? are not
+        allowed in a name).
+        """
+        wanted = sorted(set(names))
+        found: dict[str, set[str]] = {}
+        for start in range(0, len(wanted), DESCRIBE_CHUNK):
+            chunk = wanted[start : start + DESCRIBE_CHUNK]
+            filters = [
+                {"Name": f"tag:{tag_key}", "Values": chunk},
+                {"Name": "instance-state-name", "Values": list(LIVE_STATES)},
+            ]
+            pages = _call(
+                lambda filters=filters: (
+                    self._ec2.get_paginator("describe_instances").paginate(Filters=filters).build_full_result()
+                )
+            )
+            for reservation in pages.get("Reservations", []):
+                for raw in reservation.get("Instances", []):
+                    record = _instance_record(raw)
+                    found.setdefault(record.tags.get(tag_key, ""), set()).add(record.instance_id)
+        asked = set(wanted)
+        return {name: frozenset(ids) for name, ids in found.items() if name in asked}
+
+    def delete_tags(self, resource_ids: Sequence[str], keys: Iterable[str]) -> None:
+        _call(lambda: self._ec2.delete_tags(Resources=list(resource_ids), Tags=[{"Key": key} for key in keys]))
+
+    def launch_hooks(self, group: str) -> list[HookRecord]:
+        """The group's launch lifecycle hooks; none when the group does not exist."""
+        answer = _call(lambda: self._autoscaling.describe_lifecycle_hooks(AutoScalingGroupName=group))
+        return [
+            HookRecord(
+                group=group,
+                name=hook["LifecycleHookName"],
+                target_arn=hook.get("NotificationTargetARN") or None,
+                metadata=hook.get("NotificationMetadata"),
+                heartbeat_timeout=int(hook.get("HeartbeatTimeout", 0)),
+                default_result=hook.get("DefaultResult", "ABANDON"),
+            )
+            for hook in answer.get("LifecycleHooks", [])
+            if hook.get("LifecycleTransition") == LAUNCHING
+        ]
+
+    def abandoned_launches(self, group: str, since: datetime) -> list[str]:
+        """Instances whose launch was abandoned through CompleteLifecycleAction since ``since`` (newest first).
+
+        One DescribeScalingActivities page: activities come newest first, and the breaker needs only the
+        last hour, so a page of 100 is plenty.
+        """
+        answer = _call(
+            lambda: self._autoscaling.describe_scaling_activities(AutoScalingGroupName=group, MaxRecords=100)
+        )
+        found: list[str] = []
+        for activity in answer.get("Activities", []):
+            started = activity.get("StartTime")
+            match = _LAUNCH_ACTIVITY.search(activity.get("Description", ""))
+            if (
+                match
+                and started is not None
+                and started >= since
+                and _ABANDONED_LAUNCH in activity.get("StatusMessage", "")
+            ):
+                found.append(match.group(1))
+        return found
 
     def complete(self, asg_name: str, hook_name: str, token: str, result: str) -> None:
         """By token only: a token names one launch, an instance id could match a later action of the same instance."""

@@ -15,10 +15,22 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from tenacity import Retrying, retry_if_exception_type, stop_before_delay, wait_random_exponential
 
 from handler.config import Settings
-from handler.fleet import ActionNotActive, Fleet, InstanceNotVisible, InstanceRecord, TransientAwsError
+from handler.errors import InstanceGone, NotReady, PermanentNamingFailure, Rejected
+from handler.failure_policy import FailurePolicy
+from handler.fleet import ActionNotActive, Fleet, HookRecord, InstanceRecord, TransientAwsError
+from handler.hooks import HookDirectory
 from handler.instance_cache import InstanceCache
 from handler.messages import LifecycleMessage, MalformedMessage, MessageKind, parse_message
-from handler.naming import InvalidName, MissingIp, MissingTag, TemplateError, resolve_template
+from handler.name_writer import NameWriter
+from handler.naming import (
+    InvalidName,
+    MissingIp,
+    MissingTag,
+    NeedsSlot,
+    TemplateError,
+    resolve_template,
+    template_from_metadata,
+)
 from handler.observability import Metric, count, logger
 
 _T = TypeVar("_T")
@@ -32,7 +44,9 @@ class RecordOutcome(StrEnum):
     NAMING_FAILED = "naming-failed"
     ACTION_ALREADY_COMPLETED = "action-already-completed"
     INSTANCE_GONE = "instance-gone"
+    REJECTED = "rejected"
     TEST_NOTIFICATION = "test-notification"
+    SNS_SUBSCRIPTION = "sns-subscription"
     NOT_A_LAUNCH = "not-a-launch"
 
 
@@ -40,23 +54,12 @@ class RetryLater(Exception):
     """The record fails on purpose so SQS delivers it again after the visibility timeout."""
 
 
-class _NotReady(Exception):
-    """A condition that time may fix: no private IP yet, or EC2 does not see the instance yet."""
-
-
-class _InstanceGone(Exception):
-    """Terminated, or unknown to EC2 long after launch: nothing will ever be named."""
-
-
-class _PermanentNamingFailure(Exception):
-    """The template cannot produce a valid name for this instance (a missing tag, an invalid name)."""
-
-
 @dataclass
 class BatchState:
-    """What one invocation shares between its records: parsed bodies, instances, the deadline."""
+    """What one invocation shares between its records: parsed bodies, instances, names, the deadline."""
 
     instances: InstanceCache
+    names: NameWriter
     deadline: float
     messages: dict[str, LifecycleMessage | MalformedMessage] = field(default_factory=dict)
 
@@ -64,33 +67,39 @@ class BatchState:
 class LaunchHandler:
     """Names and releases the instances of a batch. One per execution environment."""
 
-    def __init__(self, settings: Settings, fleet: Fleet, metrics: EphemeralMetrics) -> None:
+    def __init__(self, settings: Settings, fleet: Fleet, metrics: EphemeralMetrics, hooks: HookDirectory) -> None:
         self.settings = settings
         self.fleet = fleet
         self.metrics = metrics
+        self.hooks = hooks
+        self.failure_policy = FailurePolicy(settings, fleet, metrics)
         self._batch: BatchState | None = None
 
     def start_batch(self, records: list[dict[str, Any]], lambda_context: Any) -> None:
-        """Parses every body once and fetches every instance of the batch with one DescribeInstances."""
+        """Parses every body once, fetches every instance of the batch with one DescribeInstances, and asks
+        once who already carries the names the batch is about to write."""
         remaining = lambda_context.get_remaining_time_in_millis() / 1000 if lambda_context else 60.0
-        batch = BatchState(InstanceCache(self.fleet), time.monotonic() + remaining - self.settings.time_margin_seconds)
+        batch = BatchState(
+            InstanceCache(self.fleet),
+            NameWriter(self.settings, self.fleet, self.metrics),
+            time.monotonic() + remaining - self.settings.time_margin_seconds,
+        )
         for raw in records:
             try:
                 batch.messages[raw["messageId"]] = parse_message(raw["body"])
             except MalformedMessage as error:
                 batch.messages[raw["messageId"]] = error
-        wanted = {
-            message.instance_id
-            for message in batch.messages.values()
-            if isinstance(message, LifecycleMessage) and message.instance_id and _needs_naming(message)
+        launches = {
+            raw["messageId"]: message
+            for raw in records
+            if isinstance(message := batch.messages[raw["messageId"]], LifecycleMessage) and _needs_naming(message)
         }
-        if wanted:
-            try:
-                batch.instances.prefetch(wanted)
-            except Exception as error:  # noqa: BLE001 - each record looks up for itself and fails on its own
-                logger.warning(
-                    "prefetch of the batch's instances failed; records will look up", extra={"error": str(error)}
-                )
+        try:
+            batch.instances.prefetch(message.instance_id for message in launches.values() if message.instance_id)
+            queue_arns = {raw["messageId"]: raw.get("eventSourceARN") for raw in records}
+            batch.names.prefetch(self._ready_names(launches, queue_arns, batch))
+        except Exception as error:  # noqa: BLE001 - each record looks up for itself and fails on its own
+            logger.warning("prefetch for the batch failed; records will look up", extra={"error": str(error)})
         self._batch = batch
 
     def handle_record(self, record: SQSRecord) -> RecordOutcome:
@@ -105,7 +114,7 @@ class LaunchHandler:
             count(self.metrics, Metric.MALFORMED_MESSAGES)
             logger.error(
                 "malformed message; it fails and will reach the DLQ",
-                extra={"message_id": record.message_id, "reason": str(parsed)},
+                extra={"message_id": record.message_id, "reason": str(parsed), "sender_id": _sender(record)},
             )
             raise parsed
         with _log_context(parsed, record.message_id):
@@ -120,36 +129,72 @@ class LaunchHandler:
                 raise
 
     def _handle(self, message: LifecycleMessage, record: SQSRecord, batch: BatchState) -> RecordOutcome:
-        if message.kind is MessageKind.TEST_NOTIFICATION:
-            count(self.metrics, Metric.TEST_NOTIFICATIONS)
-            logger.info("test notification acknowledged")
-            return RecordOutcome.TEST_NOTIFICATION
-        if message.kind is MessageKind.OTHER_TRANSITION:
-            count(self.metrics, Metric.NON_LAUNCH_TRANSITIONS)
-            logger.warning(
-                "not a launch transition; acknowledged and left to its owner", extra={"transition": message.transition}
-            )
-            return RecordOutcome.NOT_A_LAUNCH
+        if not _needs_naming(message):
+            return self._acknowledge(message)
+        if message.has_lifecycle_action and _receive_count(record) > 1:
+            self._heartbeat_first(message)
         started = time.monotonic()
         try:
             outcome = self._retrying(
                 batch, lambda n: self._name(message, batch, record, n), cap=self.settings.ip_wait_max_seconds
             )
-        except _InstanceGone as gone:
+        except Rejected as rejected:
+            count(self.metrics, Metric.REJECTED_MESSAGES)
+            logger.error(
+                "rejected message: it claims what AWS contradicts; acknowledged, nothing done",
+                extra={"reason": str(rejected), "sender_id": _sender(record), "body": record.body[:1000]},
+            )
+            return RecordOutcome.REJECTED
+        except InstanceGone as gone:
             count(self.metrics, Metric.INSTANCES_GONE)
             logger.info("instance is gone; acknowledged", extra={"reason": str(gone)})
             return RecordOutcome.INSTANCE_GONE
-        except _PermanentNamingFailure as failure:
+        except PermanentNamingFailure as failure:
             return self._give_up(message, batch, str(failure))
-        except (_NotReady, TransientAwsError) as error:
+        except (NotReady, TransientAwsError) as error:
             return self._retry_later(message, batch, str(error))
         count(self.metrics, Metric.NAMING_SECONDS, time.monotonic() - started)
         if not message.has_lifecycle_action:
             return outcome
         return self._release(message, batch, "CONTINUE", outcome)
 
+    def _acknowledge(self, message: LifecycleMessage) -> RecordOutcome:
+        """Messages with nothing to name: the hook's test notification, SNS control messages, other events."""
+        if message.kind is MessageKind.TEST_NOTIFICATION:
+            count(self.metrics, Metric.TEST_NOTIFICATIONS)
+            logger.info("test notification acknowledged")
+            return RecordOutcome.TEST_NOTIFICATION
+        if message.kind is MessageKind.SNS_SUBSCRIPTION:
+            count(self.metrics, Metric.SUBSCRIPTION_CONFIRMATIONS)
+            logger.warning(
+                f"SNS {message.sns_type} from topic {message.topic_arn}: acknowledged. If that topic should"
+                " deliver lifecycle notifications here, confirm it (open the SubscribeURL, or"
+                " 'aws sns confirm-subscription --topic-arn ARN --token TOKEN' with the token from the URL);"
+                " otherwise find out who subscribed it",
+                extra={"topic_arn": message.topic_arn, "subscribe_url": message.subscribe_url},
+            )
+            return RecordOutcome.SNS_SUBSCRIPTION
+        count(self.metrics, Metric.NON_LAUNCH_TRANSITIONS)
+        logger.warning(
+            "not a launch transition; acknowledged and left to its owner",
+            extra={"transition": message.transition, "detail_type": message.detail_type},
+        )
+        return RecordOutcome.NOT_A_LAUNCH
+
     def _name(self, message: LifecycleMessage, batch: BatchState, record: SQSRecord, attempt: int) -> RecordOutcome:
-        """One attempt: current facts, the name, and CreateTags when the name differs."""
+        """One attempt: current facts, checked against the message, the name, and CreateTags when it differs."""
+        instance = self._current(message, batch, record, attempt)
+        name = self._final_name(message, instance, record.event_source_arn, batch)
+        if not batch.names.write(instance, name):
+            count(self.metrics, Metric.INSTANCES_ALREADY_NAMED)
+            logger.info("instance already has its name", extra={"instance_name": name})
+            return RecordOutcome.ALREADY_NAMED
+        count(self.metrics, Metric.INSTANCES_NAMED)
+        logger.info("instance named", extra={"instance_name": name})
+        return RecordOutcome.NAMED
+
+    def _current(self, message: LifecycleMessage, batch: BatchState, record: SQSRecord, attempt: int) -> InstanceRecord:
+        """The instance as EC2 sees it now (the batch's facts on the first attempt)."""
         instance_id = message.instance_id or ""
         instance = batch.instances.get(instance_id) if attempt == 1 else None
         if instance is None:
@@ -157,37 +202,58 @@ class LaunchHandler:
         if instance is None:
             age = _age_seconds(message, record)
             if age is not None and age > self.settings.gone_after_seconds:
-                raise _InstanceGone(f"EC2 does not know {instance_id} and the message is {age:.0f} s old")
-            raise _NotReady(f"EC2 does not see {instance_id} yet")
+                raise InstanceGone(f"EC2 does not know {instance_id} and the message is {age:.0f} s old")
+            raise NotReady(f"EC2 does not see {instance_id} yet")
         if instance.is_gone:
-            raise _InstanceGone(f"instance is {instance.state}")
-        name = self._render(message, instance)
-        if instance.tags.get(self.settings.name_tag_key) == name:
-            count(self.metrics, Metric.INSTANCES_ALREADY_NAMED)
-            logger.info("instance already has its name", extra={"instance_name": name})
-            return RecordOutcome.ALREADY_NAMED
-        resources = [instance.instance_id]
-        if self.settings.tag_attached:
-            resources += [*instance.volume_ids, *instance.network_interface_ids]
-        try:
-            self.fleet.create_tags(resources, self.settings.name_tag_key, name)
-        except InstanceNotVisible as error:
-            raise _NotReady(str(error)) from error
-        count(self.metrics, Metric.INSTANCES_NAMED)
-        logger.info("instance named", extra={"instance_name": name, "resources": len(resources)})
-        return RecordOutcome.NAMED
+            raise InstanceGone(f"instance is {instance.state}")
+        return instance
 
-    def _render(self, message: LifecycleMessage, instance: InstanceRecord) -> str:
+    def _final_name(
+        self, message: LifecycleMessage, instance: InstanceRecord, queue_arn: str | None, batch: BatchState
+    ) -> str:
+        """The name to write: the verified hook's template rendered, then made unique among live instances."""
+        rendered = self._render(message, instance, queue_arn)
+        if isinstance(rendered, MissingIp):
+            raise NotReady("no private IP yet")
+        if isinstance(rendered, MissingTag | InvalidName):
+            raise PermanentNamingFailure(rendered.reason)
+        if isinstance(rendered, NeedsSlot):
+            raise PermanentNamingFailure("the template uses {slot}, which needs SLOT_TABLE")
+        return batch.names.final_name(instance, rendered)
+
+    def _render(
+        self, message: LifecycleMessage, instance: InstanceRecord, queue_arn: str | None
+    ) -> str | NeedsSlot | MissingIp | MissingTag | InvalidName:
+        hook = self._verified_hook(message, instance, queue_arn)
         try:
-            template = resolve_template(message.notification_metadata, self.settings.name_template).template
+            template = resolve_template(hook.metadata if hook else None, self.settings.name_template).template
         except TemplateError as error:
-            raise _PermanentNamingFailure(f"the hook's NotificationMetadata template is invalid: {error}") from error
-        result = template.render(instance.facts(message.asg_name, message.region or self.settings.region))
-        if isinstance(result, MissingIp):
-            raise _NotReady("no private IP yet")
-        if isinstance(result, MissingTag | InvalidName):
-            raise _PermanentNamingFailure(result.reason)
-        return result
+            raise PermanentNamingFailure(f"the hook's NotificationMetadata template is invalid: {error}") from error
+        facts = instance.facts(message.asg_name, message.region or self.settings.region)
+        return template.render(facts, self.settings.render_policy)
+
+    def _verified_hook(
+        self, message: LifecycleMessage, instance: InstanceRecord, queue_arn: str | None
+    ) -> HookRecord | None:
+        """What the message claims, checked against AWS; the hook whose metadata holds the group's template.
+
+        The instance must belong to the message's group (AWS tags every instance it launches with its group).
+        A lifecycle action must come from a launch hook the group really has, notifying this queue (or no
+        target: delivered by an EventBridge rule). Anything else is rejected: a forged message names no
+        instance and picks no template.
+        """
+        group = message.asg_name or ""
+        if instance.group != group:
+            raise Rejected(f"{instance.instance_id} belongs to group {instance.group!r}, not {group!r}")
+        if message.hook_name is None:
+            return self.hooks.served_hook(group, queue_arn)
+        claimed = _metadata_template(message.notification_metadata)
+        hook = self.hooks.hook(group, message.hook_name, stale=lambda h: _metadata_template(h.metadata) != claimed)
+        if hook is None:
+            raise Rejected(f"group {group!r} has no launch hook named {message.hook_name!r}")
+        if hook.target_arn is not None and queue_arn is not None and hook.target_arn != queue_arn:
+            raise Rejected(f"hook {hook.name!r} notifies {hook.target_arn}, not this queue ({queue_arn})")
+        return hook
 
     def _complete(self, message: LifecycleMessage, result: str) -> None:
         action = message.action
@@ -204,12 +270,18 @@ class LaunchHandler:
             )
 
     def _give_up(self, message: LifecycleMessage, batch: BatchState, reason: str) -> RecordOutcome:
-        """Permanent failure: the policy's FAILURE_RESULT, so an unnamed instance never serves by accident."""
+        """Permanent failure: the reason tag, then the failure policy's result (FAILURE_RESULT, or CONTINUE
+        when the breaker is open), so an unnamed instance never serves by accident nor loops."""
         count(self.metrics, Metric.NAMING_FAILED)
-        result = self.settings.failure_result
+        if message.instance_id:
+            self.failure_policy.mark(message.instance_id, reason)
         if not message.has_lifecycle_action:
             logger.error("cannot name instance; nothing to complete", extra={"reason": reason})
             return RecordOutcome.NAMING_FAILED
+        try:
+            result = self.failure_policy.result(message.asg_name or "")
+        except TransientAwsError as error:
+            return self._retry_later(message, batch, f"{reason}; and the breaker could not be read: {error}")
         logger.error(
             "cannot name instance; completing with the failure result", extra={"reason": reason, "result": result}
         )
@@ -231,6 +303,17 @@ class LaunchHandler:
         logger.info("lifecycle action completed", extra={"outcome": outcome.value, "result": result})
         return outcome
 
+    def _heartbeat_first(self, message: LifecycleMessage) -> None:
+        """A redelivered record heartbeats before anything else: if the previous invocation timed out before
+        its own heartbeat, this one keeps the action alive, so no two timeouts in a row leave it without one."""
+        action = message.action
+        if action is None:
+            return
+        try:
+            self.fleet.heartbeat(action.asg_name, action.hook_name, action.token)
+        except (ActionNotActive, TransientAwsError) as error:
+            logger.info("heartbeat on redelivery not recorded", extra={"reason": str(error)})
+
     def _retry_later(self, message: LifecycleMessage, batch: BatchState, reason: str) -> RecordOutcome:
         """Out of time in this invocation: keep the action alive with a heartbeat, then fail the record."""
         action = message.action
@@ -247,6 +330,23 @@ class LaunchHandler:
         logger.warning("record will be retried through SQS", extra={"reason": reason})
         raise RetryLater(reason)
 
+    def _ready_names(
+        self, launches: dict[str, LifecycleMessage], queue_arns: dict[str, str | None], batch: BatchState
+    ) -> list[str]:
+        """The names of the batch's instances that can be named right away, for one shared collision check."""
+        names = []
+        for message_id, message in launches.items():
+            instance = batch.instances.get(message.instance_id or "")
+            if instance is None or instance.is_gone:
+                continue
+            try:
+                rendered = self._render(message, instance, queue_arns.get(message_id))
+            except (Rejected, PermanentNamingFailure):
+                continue
+            if isinstance(rendered, str):
+                names.append(rendered)
+        return names
+
     def _retrying(self, batch: BatchState, attempt: Callable[[int], _T], cap: float | None) -> _T:
         """Exponential backoff with jitter on what time may fix, never past the invocation's deadline.
 
@@ -257,7 +357,7 @@ class LaunchHandler:
         if cap is not None:
             budget = min(budget, cap)
         retrying = Retrying(
-            retry=retry_if_exception_type((_NotReady, TransientAwsError)),
+            retry=retry_if_exception_type((NotReady, TransientAwsError)),
             wait=wait_random_exponential(multiplier=0.2, max=5),
             stop=stop_before_delay(budget),
             reraise=True,
@@ -274,11 +374,29 @@ def _needs_naming(message: LifecycleMessage) -> bool:
     return message.kind in (MessageKind.LAUNCHING, MessageKind.LAUNCH_SUCCESSFUL)
 
 
+def _metadata_template(metadata: str | None) -> str | None | TemplateError:
+    """What a hook's metadata makes of the template (an error is a value here: it is only compared)."""
+    try:
+        return template_from_metadata(metadata)
+    except TemplateError as error:
+        return error
+
+
 def _parse(body: str) -> LifecycleMessage | MalformedMessage:
     try:
         return parse_message(body)
     except MalformedMessage as error:
         return error
+
+
+def _receive_count(record: SQSRecord) -> int:
+    raw = record.attributes.approximate_receive_count
+    return int(raw) if raw and raw.isdigit() else 1
+
+
+def _sender(record: SQSRecord) -> str | None:
+    """Who put the message on the queue (SQS's SenderId): the first thing to know about a bad message."""
+    return record.attributes.sender_id
 
 
 def _age_seconds(message: LifecycleMessage, record: SQSRecord) -> float | None:

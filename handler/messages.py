@@ -26,6 +26,7 @@ EB_LAUNCH_LIFECYCLE = "EC2 Instance-launch Lifecycle Action"
 EB_TERMINATE_LIFECYCLE = "EC2 Instance-terminate Lifecycle Action"
 EB_LAUNCH_SUCCESSFUL = "EC2 Instance Launch Successful"
 WARM_POOL = "WarmPool"
+SNS_SUBSCRIPTION_TYPES = ("SubscriptionConfirmation", "UnsubscribeConfirmation")
 
 _INSTANCE_ID = re.compile(r"i-(?:[0-9a-f]{8}|[0-9a-f]{17})")
 _TIMESTAMP = re.compile(
@@ -49,6 +50,7 @@ class MessageKind(enum.Enum):
     LAUNCHING = "launching"  # a launch lifecycle action: name the instance, then complete the action
     LAUNCH_SUCCESSFUL = "launch_successful"  # instance already in service: name it, nothing to complete
     TEST_NOTIFICATION = "test_notification"  # sent when a hook is created or updated: acknowledge
+    SNS_SUBSCRIPTION = "sns_subscription"  # an SNS topic's (un)subscription confirmation: acknowledge, warn
     OTHER_TRANSITION = "other_transition"  # not ours (e.g. terminating): acknowledge with a warning
 
 
@@ -89,6 +91,9 @@ class LifecycleMessage:
     region: str | None = None
     request_id: str | None = None
     detail_type: str | None = None
+    topic_arn: str | None = None  # SNS envelopes only
+    sns_type: str | None = None  # SNS_SUBSCRIPTION: SubscriptionConfirmation or UnsubscribeConfirmation
+    subscribe_url: str | None = None  # SNS_SUBSCRIPTION: where to confirm
 
     def __post_init__(self) -> None:
         if self.kind is MessageKind.LAUNCHING and not (
@@ -136,6 +141,8 @@ def parse_message(body: str) -> LifecycleMessage:
     obj = _load_object(body, "body")
     if obj.get("Type") == "Notification":
         return _parse_sns(obj)
+    if obj.get("Type") in SNS_SUBSCRIPTION_TYPES:
+        return _parse_sns_subscription(obj)
     if "TopicArn" in obj and isinstance(obj.get("Type"), str):
         raise MalformedMessage(f"SNS message of Type {_show(obj['Type'])} is not a Notification")
     return _parse_unwrapped(obj, Envelope.DIRECT, prefix="")
@@ -144,7 +151,8 @@ def parse_message(body: str) -> LifecycleMessage:
 def _parse_unwrapped(obj: dict[str, Any], envelope: Envelope, prefix: str) -> LifecycleMessage:
     if "detail-type" in obj or ("source" in obj and "detail" in obj):
         return _parse_eventbridge(obj, envelope, prefix)
-    if "Event" in obj:
+    # Relays that marshal whole structs send an empty Event beside a LifecycleTransition: still a lifecycle action.
+    if obj.get("Event") not in (None, "") or ("Event" in obj and "LifecycleTransition" not in obj):
         return _parse_asg_event(obj, envelope, prefix)
     if "LifecycleTransition" in obj:
         return _parse_direct(obj, envelope, prefix)
@@ -172,6 +180,18 @@ def _parse_sns(obj: dict[str, Any]) -> LifecycleMessage:
         if sent_at is not None:
             message = replace(message, sent_at=sent_at)
     return message
+
+
+def _parse_sns_subscription(obj: dict[str, Any]) -> LifecycleMessage:
+    """An SNS topic subscribed to the queue (across accounts) asks to be confirmed: nothing to name."""
+    return LifecycleMessage(
+        kind=MessageKind.SNS_SUBSCRIPTION,
+        envelope=Envelope.SNS,
+        sns_type=_req_str(obj, "Type", ""),
+        topic_arn=_req_str(obj, "TopicArn", ""),
+        subscribe_url=_opt_str(obj, "SubscribeURL", ""),
+        sent_at=_opt_time(obj, "Timestamp", ""),
+    )
 
 
 def _parse_direct(obj: dict[str, Any], envelope: Envelope, prefix: str) -> LifecycleMessage:
@@ -210,6 +230,8 @@ def _parse_asg_event(obj: dict[str, Any], envelope: Envelope, prefix: str) -> Li
         sent_at=_opt_time(obj, "Time", prefix),
         account_id=_opt_str(obj, "AccountId", prefix),
         request_id=_opt_str(obj, "RequestId", prefix),
+        origin=_opt_str(obj, "Origin", prefix),
+        destination=_opt_str(obj, "Destination", prefix),
     )
 
 
@@ -252,6 +274,8 @@ def _parse_eventbridge(obj: dict[str, Any], envelope: Envelope, outer: str) -> L
             asg_name=_req_str(detail, "AutoScalingGroupName", prefix),
             instance_id=_instance_id(detail, "EC2InstanceId", prefix, required=True),
             request_id=_opt_str(detail, "RequestId", prefix),
+            origin=_opt_str(detail, "Origin", prefix),
+            destination=_opt_str(detail, "Destination", prefix),
             **common,
         )
     # Any other Auto Scaling event (terminate successful, launch unsuccessful, ...) is not ours.
@@ -270,10 +294,19 @@ def _common_lifecycle_fields(obj: dict[str, Any], prefix: str, *, launching: boo
         "hook_name": _str_field(obj, "LifecycleHookName", prefix, launching),
         "token": _str_field(obj, "LifecycleActionToken", prefix, launching),
         "instance_id": _instance_id(obj, "EC2InstanceId", prefix, launching),
-        "notification_metadata": _opt_str(obj, "NotificationMetadata", prefix, allow_empty=True),
+        "notification_metadata": _metadata(obj, "NotificationMetadata", prefix),
         "origin": _opt_str(obj, "Origin", prefix),
         "destination": _opt_str(obj, "Destination", prefix),
     }
+
+
+def _metadata(obj: dict[str, Any], key: str, prefix: str) -> str | None:
+    """NotificationMetadata as text: EventBridge delivers JSON metadata as an object (``{}`` too), the other
+    shapes as a string; an object is kept as its compact JSON so the message stays one immutable shape."""
+    value = obj.get(key)
+    if isinstance(value, dict | list):
+        return json.dumps(value, separators=(",", ":"), sort_keys=True)
+    return _opt_str(obj, key, prefix, allow_empty=True)
 
 
 def _load_object(text: str, what: str) -> dict[str, Any]:

@@ -6,12 +6,17 @@ Templates come from configuration and from hook metadata, i.e. from people, so t
     {tag:KEY}        value of the instance tag KEY (KEY: letters, digits, spaces and _ . : / = + - @)
     {ip}             private IPv4 address, {ip1}..{ip4} its octets
     {instance_id}    {az} Availability Zone    {asg} Auto Scaling group name    {region} Region
+    {slot} {slot:N}  the smallest free number in the name's pool (N: zero-padded to N digits, 1..9); the
+                     pool is the rendered name with the number left out (handler/slots.py hands them out)
     {{  }}           a literal brace (the grammar has them, but braces are not allowed in a name, so
                      compiling rejects them with a precise reason rather than every rendering failing)
 
 Compiling reports every mistake with its index (0-based) so configuration checks can fail at start-up;
-rendering never raises and returns either the name (a str) or a typed problem the handler maps to an
-outcome: MissingIp is transient (wait, render again), MissingTag and InvalidName are permanent.
+rendering never raises and returns either the name (a str), the name short of its slot (NeedsSlot), or a
+typed problem the handler maps to an outcome: MissingIp is transient (wait, render again), MissingTag and
+InvalidName are permanent. A RenderPolicy says what to do with values a name cannot hold as they are
+(INVALID_CHARS=replace: each run of such characters becomes one '-') and whether the name must be an
+RFC 1123 host label (HOSTNAME_SAFE).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import enum
 import functools
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar, TypeAlias
@@ -31,8 +37,14 @@ MAX_NAME_LENGTH = 255
 MAX_TAG_KEY_LENGTH = 128
 MAX_TEMPLATE_LENGTH = 2048
 ALLOWED_SYMBOLS = " _.:/=+-@"
+MAX_HOST_LABEL_LENGTH = 63
+MAX_SLOT_WIDTH = 9
 _FIXED_PLACEHOLDERS = ("ip", "ip1", "ip2", "ip3", "ip4", "instance_id", "az", "asg", "region")
 _IP_PLACEHOLDERS = frozenset(_FIXED_PLACEHOLDERS[:5])
+SLOT_IN_POOL = "{slot}"  # where the number goes in a pool key; braces never occur in a name
+_SLOT_MARK = "\x00"  # stands for the slot while the rest of the name is rendered and checked
+# a run of characters a label cannot hold, with the dashes around it: one '-' (never "store-eu--web")
+_NOT_IN_LABEL = re.compile("[^a-z0-9]*[^a-z0-9-][^a-z0-9]*")
 
 
 class TemplateError(ValueError):
@@ -97,9 +109,34 @@ class InvalidName:
     transient: ClassVar[bool] = False
 
 
+@dataclass(frozen=True)
+class NeedsSlot:
+    """Everything but the number is rendered; instances whose names share ``pool`` share one numbering."""
+
+    pool: str  # the name with SLOT_IN_POOL where the number goes
+    width: int  # zero-padded to this many digits
+    max_length: int  # 255 for a tag value, 63 for a host label
+
+    def name_for(self, slot: int) -> str | InvalidName:
+        name = self.pool.replace(SLOT_IN_POOL, str(slot).zfill(self.width))
+        if len(name) > self.max_length:
+            return InvalidName(f"name with slot {slot} is {len(name)} characters long; the limit is {self.max_length}")
+        return name
+
+
+@dataclass(frozen=True)
+class RenderPolicy:
+    """What rendering does with values it cannot use as they are: INVALID_CHARS and HOSTNAME_SAFE."""
+
+    replace_invalid: bool = False  # each run of characters a name may not hold becomes one '-', trimmed
+    hostname_safe: bool = False  # the name must be an RFC 1123 host label (lower case a-z 0-9 -, 1..63)
+
+
+STRICT = RenderPolicy()
+
 NameProblem: TypeAlias = MissingIp | MissingTag | InvalidName
-# A valid name (str) or the problem preventing one.
-NameResult: TypeAlias = str | MissingIp | MissingTag | InvalidName
+# A valid name (str), a name short of its slot, or the problem preventing one.
+NameResult: TypeAlias = str | NeedsSlot | MissingIp | MissingTag | InvalidName
 
 
 @dataclass(frozen=True)
@@ -114,6 +151,8 @@ class _Placeholder:
 
     @property
     def label(self) -> str:
+        if self.name == "slot":
+            return f"{{slot:{self.key}}}" if self.key else "{slot}"
         return f"{{tag:{self.key}}}" if self.name == "tag" else f"{{{self.name}}}"
 
 
@@ -137,14 +176,23 @@ class NameTemplate:
     def needs_ip(self) -> bool:
         return any(isinstance(p, _Placeholder) and p.name in _IP_PLACEHOLDERS for p in self.parts)
 
-    def render(self, facts: InstanceFacts) -> NameResult:
+    @property
+    def has_slot(self) -> bool:
+        return any(isinstance(p, _Placeholder) and p.name == "slot" for p in self.parts)
+
+    @property
+    def unique_by_construction(self) -> bool:
+        """Two live instances can never render the same name ({instance_id} or {slot}): no collision check."""
+        return any(isinstance(p, _Placeholder) and p.name in ("slot", "instance_id") for p in self.parts)
+
+    def render(self, facts: InstanceFacts, policy: RenderPolicy = STRICT) -> NameResult:
         """Name for these facts, or the problem preventing one. Never raises."""
         try:
-            return self._render(facts)
+            return self._render(facts, policy)
         except Exception as exc:  # a defect or a hostile Mapping must not crash a batch
             return InvalidName(f"rendering failed unexpectedly: {type(exc).__name__}: {exc}")
 
-    def _render(self, facts: InstanceFacts) -> NameResult:
+    def _render(self, facts: InstanceFacts, policy: RenderPolicy) -> NameResult:
         missing = tuple(key for key in self.tag_keys if key not in facts.tags)
         if missing:
             return MissingTag(missing)
@@ -157,18 +205,76 @@ class NameTemplate:
                 return InvalidName(f"private IP {facts.private_ip!r} is not a dotted IPv4 address")
             octets = parsed
         pieces: list[tuple[str, str]] = []
+        width = 0
         for part in self.parts:
             if isinstance(part, _Literal):
                 pieces.append((part.text, ""))
                 continue
+            if part.name == "slot":
+                width = int(part.key or "1")
+                pieces.append((_SLOT_MARK, part.label))
+                continue
             value = _value(part, facts, octets)
             if not isinstance(value, str):
                 return InvalidName(f"placeholder {part.label} has no value")
+            if policy.replace_invalid:
+                value = replace_invalid_chars(value)
+            elif policy.hostname_safe:
+                value = value.replace(_SLOT_MARK, "-")  # the stand-in for {slot} must not come from a value
             if not value.strip():
                 return InvalidName(f"placeholder {part.label} is empty" + (f" ({value!r})" if value else ""))
             pieces.append((value, part.label))
-        problem = _first_problem(pieces)
-        return InvalidName(problem) if problem else "".join(text for text, _ in pieces)
+        if policy.hostname_safe:
+            return _as_host_label("".join(text for text, _ in pieces), width if self.has_slot else None)
+        problem = _first_problem(pieces, slot_width=width)
+        if problem:
+            return InvalidName(problem)
+        name = "".join(text for text, _ in pieces)
+        if self.has_slot:
+            return NeedsSlot(name.replace(_SLOT_MARK, SLOT_IN_POOL), width, MAX_NAME_LENGTH)
+        return name
+
+
+def replace_invalid_chars(value: str) -> str:
+    """INVALID_CHARS=replace: each run of characters a name may not hold becomes one '-'; '-' and spaces
+    at either end are trimmed (``store (eu)`` -> ``store -eu``)."""
+    out: list[str] = []
+    in_run = False
+    for char in value:
+        if is_allowed_char(char):
+            out.append(char)
+        elif not in_run:
+            out.append("-")
+        in_run = not is_allowed_char(char)
+    return "".join(out).strip(" -")
+
+
+def host_label(text: str) -> str:
+    """HOSTNAME_SAFE: lower case, each run of characters outside a-z 0-9 - (with the dashes next to it)
+    becomes one '-', no '-' at either end. The result may still be empty or too long: rendering says why."""
+    return _NOT_IN_LABEL.sub("-", text.lower()).strip("-")
+
+
+def _label_around_slot(text: str) -> str:
+    """host_label for a name holding the slot's stand-in: each side transformed, the stand-in kept."""
+    left, mark, right = text.partition(_SLOT_MARK)
+    return (_NOT_IN_LABEL.sub("-", left.lower()) + mark + _NOT_IN_LABEL.sub("-", right.lower())).strip("-")
+
+
+def _as_host_label(text: str, slot_width: int | None) -> str | NeedsSlot | InvalidName:
+    label = _label_around_slot(text) if slot_width is not None else host_label(text)
+    digits = slot_width or 0
+    if not label:
+        return InvalidName(f"name {text.replace(_SLOT_MARK, '')[:40]!r} has no character a host label can hold")
+    length = len(label) - (1 if slot_width is not None else 0) + digits
+    if length > MAX_HOST_LABEL_LENGTH:
+        return InvalidName(
+            f"host label {label.replace(_SLOT_MARK, SLOT_IN_POOL)[:70]!r} is {length} characters long;"
+            f" HOSTNAME_SAFE allows at most {MAX_HOST_LABEL_LENGTH}"
+        )
+    if slot_width is not None:
+        return NeedsSlot(label.replace(_SLOT_MARK, SLOT_IN_POOL), slot_width, MAX_HOST_LABEL_LENGTH)
+    return label
 
 
 def _value(part: _Placeholder, facts: InstanceFacts, octets: list[str]) -> str | None:
@@ -188,11 +294,18 @@ def _ipv4_octets(ip: str) -> list[str] | None:
     return [str(int(o)) for o in octets]
 
 
-def _first_problem(pieces: list[tuple[str, str]]) -> str | None:
-    """Check the concatenation of (text, source label) pieces; name the offending source when known."""
-    name = "".join(text for text, _ in pieces)
+def _first_problem(pieces: list[tuple[str, str]], slot_width: int = 0) -> str | None:
+    """Check the concatenation of (text, source label) pieces; name the offending source when known.
+
+    A slot counts as ``slot_width`` digits (at least one): the number itself is always allowed.
+    """
+    digits = "0" * max(slot_width, 1)
+    name = "".join(digits if _is_slot(label) else text for text, label in pieces)
     index = 0
     for text, label in pieces:
+        if _is_slot(label):
+            index += len(digits)
+            continue
         for offset, char in enumerate(text):
             if not is_allowed_char(char):
                 origin = f" (from {label})" if label else ""
@@ -206,6 +319,10 @@ def _first_problem(pieces: list[tuple[str, str]]) -> str | None:
     if name != name.strip():
         return f"name {name[:40]!r} has leading or trailing whitespace"
     return None
+
+
+def _is_slot(label: str) -> bool:
+    return label.startswith("{slot")
 
 
 def compile_template(text: str) -> NameTemplate:
@@ -256,6 +373,13 @@ def _compile(text: str) -> NameTemplate:
 def _placeholder(body: str, position: int) -> _Placeholder:
     if body in _FIXED_PLACEHOLDERS:
         return _Placeholder(body)
+    if body == "slot":
+        return _Placeholder("slot")
+    if body.startswith("slot:"):
+        width = body[5:]
+        if not (width.isascii() and width.isdigit() and 1 <= int(width) <= MAX_SLOT_WIDTH):
+            raise TemplateError(f"'{{{body[:20]}}}': the slot width must be a number 1..{MAX_SLOT_WIDTH}", position)
+        return _Placeholder("slot", str(int(width)))
     if body.startswith("tag:"):
         key = body[4:]
         if not key:
@@ -266,13 +390,16 @@ def _placeholder(body: str, position: int) -> _Placeholder:
         if bad is not None:
             raise TemplateError(f"character {bad!r} is not allowed in tag key {key[:40]!r}", position)
         return _Placeholder("tag", key)
-    known = ", ".join(f"{{{name}}}" for name in ("tag:KEY", *_FIXED_PLACEHOLDERS))
+    known = ", ".join(f"{{{name}}}" for name in ("tag:KEY", *_FIXED_PLACEHOLDERS, "slot", "slot:N"))
     raise TemplateError(f"unknown placeholder {{{body[:40]}}}; known: {known}", position)
 
 
 def _check_literals(text: str, parts: list[_Literal | _Placeholder]) -> None:
     """Fail at compile time on what every rendering would fail on."""
     fixed = sum(len(p.text) for p in parts if isinstance(p, _Literal))
+    slots = [p for p in parts if isinstance(p, _Placeholder) and p.name == "slot"]
+    if len(slots) > 1:
+        raise TemplateError("a template can hold at most one {slot}", text.find("{slot", text.find("{slot") + 1))
     if fixed > MAX_NAME_LENGTH:
         raise TemplateError(f"literal text alone is {fixed} characters; a name can have at most {MAX_NAME_LENGTH}")
     first, last = parts[0], parts[-1]

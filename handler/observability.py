@@ -28,6 +28,10 @@ class Metric(StrEnum):
     MALFORMED_MESSAGES = "MalformedMessages"
     TEST_NOTIFICATIONS = "TestNotifications"
     NON_LAUNCH_TRANSITIONS = "NonLaunchTransitions"
+    REJECTED_MESSAGES = "RejectedMessages"
+    SUBSCRIPTION_CONFIRMATIONS = "SubscriptionConfirmations"
+    NAME_COLLISIONS = "NameCollisions"
+    NAMING_CIRCUIT_OPEN = "NamingCircuitOpen"
     NAMING_SECONDS = "NamingSeconds"
     HOOK_TO_COMPLETE_SECONDS = "HookToCompleteSeconds"
 

@@ -27,6 +27,26 @@ def no_faults(sandbox: Sandbox) -> Iterator[None]:
     sandbox.controls.reset()
 
 
+@pytest.fixture(autouse=True)
+def no_live_instances_left(sandbox: Sandbox) -> Iterator[None]:
+    """The session shares one account, and names must be unique among live instances: every test's groups
+    are scaled in and its instances terminated afterwards, so the next test starts from an empty fleet."""
+    yield
+    autoscaling, ec2 = sandbox.client("autoscaling"), sandbox.client("ec2")
+    for page in autoscaling.get_paginator("describe_auto_scaling_groups").paginate():
+        for group in page["AutoScalingGroups"]:
+            if group["DesiredCapacity"] or group["Instances"]:
+                autoscaling.update_auto_scaling_group(
+                    AutoScalingGroupName=group["AutoScalingGroupName"], MinSize=0, DesiredCapacity=0
+                )
+    live = ec2.describe_instances(
+        Filters=[{"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}]
+    )
+    ids = [i["InstanceId"] for r in live["Reservations"] for i in r["Instances"]]
+    if ids:
+        ec2.terminate_instances(InstanceIds=ids)
+
+
 @pytest.fixture
 def world(sandbox: Sandbox, unique: str) -> World:
     return build_world(f"it-{unique}", endpoint_url=sandbox.endpoint_url)

@@ -55,8 +55,10 @@ def test_a_batch_is_named_and_released_with_one_describe(sandbox, world, cold_st
     calls = Calls(sandbox)
     # WHEN the handler gets them as one batch
     response = handler(received.event(), context(NO_DEADLINE))
-    # THEN the batch cost one DescribeInstances, one CreateTags and one completion per instance, no DeleteTags
-    assert calls.count("DescribeInstances") == 1
+    # THEN the batch cost one DescribeInstances for the facts and one for the names already taken, one read of
+    # the group's hooks (a cold environment), one CreateTags and one completion per instance, no DeleteTags
+    assert calls.count("DescribeInstances") == 2
+    assert calls.count("DescribeLifecycleHooks") == 1
     assert calls.count("CreateTags") == 5
     assert calls.count("CompleteLifecycleAction") == 5
     assert calls.count("DeleteTags") == 0
@@ -257,7 +259,8 @@ def test_an_sns_envelope_is_handled_like_a_direct_message(sandbox, world, cold_s
     # GIVEN the hook message delivered through SNS
     received = scale_out(sandbox, world, 1)
     message = received.messages[0]
-    event = sqs_event(sqs_record(sns_envelope(message["Body"]), message_id=message["MessageId"]))
+    record = sqs_record(sns_envelope(message["Body"]), message_id=message["MessageId"], queue_arn=world.queue_arn)
+    event = sqs_event(record)
     # WHEN handled THEN the instance is named and released
     assert failures(cold_start()(event, context(NO_DEADLINE))) == []
     facts = next(iter(group_instances(sandbox, world).values()))
@@ -276,7 +279,8 @@ def test_an_eventbridge_lifecycle_event_is_handled_like_a_direct_message(sandbox
         token=body["LifecycleActionToken"],
     )
     # WHEN handled THEN the instance is named and released
-    assert failures(cold_start()(sqs_event(sqs_record(event_body)), context(NO_DEADLINE))) == []
+    event = sqs_event(sqs_record(event_body, queue_arn=world.queue_arn))
+    assert failures(cold_start()(event, context(NO_DEADLINE))) == []
     facts = next(iter(group_instances(sandbox, world).values()))
     assert facts["state"] == "InService"
     assert facts["name"] == expected_name(facts["ip"])
@@ -296,20 +300,14 @@ def test_a_terminating_transition_is_acknowledged_and_left_alone(sandbox, world,
 
 def test_launch_successful_event_names_an_instance_without_a_hook(sandbox, unique, cold_start, logs) -> None:
     # GIVEN an instance already in service in a group without a hook, and its EventBridge event
-    ec2 = sandbox.client("ec2")
-    instance = ec2.run_instances(
-        ImageId="ami-12c6146b",
-        MinCount=1,
-        MaxCount=1,
-        TagSpecifications=[
-            {
-                "ResourceType": "instance",
-                "Tags": [{"Key": k, "Value": v} for k, v in {"Region": "vg", "App": "store", "Layer": "web"}.items()]
-                + [{"Key": "Env", "Value": "release"}, {"Key": "Group", "Value": "b"}],
-            }
-        ],
-    )["Instances"][0]
-    body = eventbridge_launch_successful(instance_id=instance["InstanceId"], asg_name=f"plain-{unique}")
+    tags = {"Region": "vg", "App": "store", "Layer": "web", "Env": "release", "Group": "b"}
+    plain = build_world(f"plain-{unique}", endpoint_url=sandbox.endpoint_url, tags=tags)
+    autoscaling, ec2 = sandbox.client("autoscaling"), sandbox.client("ec2")
+    autoscaling.delete_lifecycle_hook(AutoScalingGroupName=plain.asg_name, LifecycleHookName=plain.hook_name)
+    autoscaling.set_desired_capacity(AutoScalingGroupName=plain.asg_name, DesiredCapacity=1)
+    (member,) = group_instances(sandbox, plain)
+    instance = ec2.describe_instances(InstanceIds=[member])["Reservations"][0]["Instances"][0]
+    body = eventbridge_launch_successful(instance_id=instance["InstanceId"], asg_name=plain.asg_name)
     calls = Calls(sandbox)
     # WHEN handled
     response = cold_start()(sqs_event(sqs_record(body)), context(NO_DEADLINE))

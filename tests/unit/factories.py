@@ -158,6 +158,27 @@ def sns_envelope(
     return json.dumps(_with(base, fields))
 
 
+def sns_subscription_confirmation(*, topic_arn: str = TOPIC_ARN, **fields: Any) -> str:
+    """What SNS puts on a queue when a topic (often in another account) is subscribed to it."""
+    token = secrets.token_hex(64)
+    base = {
+        "Type": "SubscriptionConfirmation",
+        "MessageId": str(uuid.uuid4()),
+        "Token": token,
+        "TopicArn": topic_arn,
+        "Message": f"You have chosen to subscribe to the topic {topic_arn}.\nTo confirm the subscription, visit the"
+        " SubscribeURL included in this message.",
+        "SubscribeURL": (
+            f"https://sns.{REGION}.amazonaws.com/?Action=ConfirmSubscription&TopicArn={topic_arn}&Token={token}"
+        ),
+        "Timestamp": _when(None),
+        "SignatureVersion": "1",
+        "Signature": secrets.token_urlsafe(64),
+        "SigningCertURL": f"https://sns.{REGION}.amazonaws.com/SimpleNotificationService-0000000000.pem",
+    }
+    return json.dumps(_with(base, fields))
+
+
 def eventbridge_event(
     detail_type: str,
     detail: Mapping[str, Any],

@@ -7,9 +7,11 @@ import re
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cli.cfn_template import active_resources, evaluate_conditions, load_template, parameter_values
-from handler.config import VARIABLES
+from handler.config import NAME_TAG_KEY_PATTERN, VARIABLES, ConfigError, load_settings
 from handler.observability import DEFAULT_NAMESPACE, DEFAULT_SERVICE, Metric
 
 TEMPLATE = load_template()
@@ -33,8 +35,32 @@ def dashboard_widgets() -> list[dict[str, Any]]:
     return json.loads(re.sub(r"\$\{[^}]+\}", "x", body))["widgets"]
 
 
-def statements(role: str) -> list[dict[str, Any]]:
-    return [s for policy in props(role)["Policies"] for s in policy["PolicyDocument"]["Statement"]]
+def statements(role: str, **given: str) -> list[dict[str, Any]]:
+    """The role's statements for these parameter values (Fn::If resolved, AWS::NoValue dropped)."""
+    conditions = evaluate_conditions(TEMPLATE, parameter_values(TEMPLATE, given))
+    return [
+        statement
+        for policy in props(role)["Policies"]
+        for item in policy["PolicyDocument"]["Statement"]
+        if (statement := _resolve(item, conditions)) is not None
+    ]
+
+
+def queue_policy_statements(**given: str) -> list[dict[str, Any]]:
+    conditions = evaluate_conditions(TEMPLATE, parameter_values(TEMPLATE, given))
+    return [
+        statement
+        for item in props("QueuePolicy")["PolicyDocument"]["Statement"]
+        if (statement := _resolve(item, conditions)) is not None
+    ]
+
+
+def _resolve(item: Any, conditions: dict[str, bool]) -> Any:
+    if isinstance(item, dict) and set(item) == {"Fn::If"}:
+        name, when_true, when_false = item["Fn::If"]
+        chosen = when_true if conditions[name] else when_false
+        return None if chosen == {"Ref": "AWS::NoValue"} else _resolve(chosen, conditions)
+    return item
 
 
 def test_visibility_timeout_is_at_least_six_function_timeouts() -> None:
@@ -86,11 +112,38 @@ def test_the_launch_successful_rule_is_allowed_to_send_only_when_it_exists() -> 
     rule = RESOURCES["LaunchSuccessfulRule"]
     assert rule["Condition"] == "HasLaunchSuccessfulRule"
     assert rule["Properties"]["EventPattern"]["detail-type"] == ["EC2 Instance Launch Successful"]
-    allow = props("QueuePolicy")["PolicyDocument"]["Statement"][1]["Fn::If"]
-    assert allow[0] == "HasLaunchSuccessfulRule"
-    assert allow[1]["Principal"] == {"Service": "events.amazonaws.com"}
-    assert allow[1]["Condition"]["ArnEquals"]["aws:SourceArn"] == {"Fn::GetAtt": ["LaunchSuccessfulRule", "Arn"]}
-    assert allow[2] == {"Ref": "AWS::NoValue"}
+    without = {s["Sid"]: s for s in queue_policy_statements()}
+    assert "AllowLaunchSuccessfulRule" not in without
+    allow = {s["Sid"]: s for s in queue_policy_statements(LaunchSuccessfulGroupNames="web")}[
+        "AllowLaunchSuccessfulRule"
+    ]
+    assert allow["Principal"] == {"Service": "events.amazonaws.com"}
+    assert allow["Condition"]["ArnEquals"]["aws:SourceArn"] == {"Fn::GetAtt": ["LaunchSuccessfulRule", "Arn"]}
+
+
+@pytest.mark.parametrize(
+    "parameters", [{}, {"LaunchSuccessfulGroupNames": "web"}, {"QueueSenderArns": "arn:aws:iam::1:role/ops"}]
+)
+def test_only_the_hook_role_the_stacks_rule_and_named_principals_may_send_to_the_queue(
+    parameters: dict[str, str],
+) -> None:
+    # GIVEN the queue policy for these parameters
+    deny = {s["Sid"]: s for s in queue_policy_statements(**parameters)}["OnlyKnownSenders"]
+    # THEN every other principal is denied SendMessage: nobody can forge a lifecycle message
+    assert (deny["Effect"], deny["Principal"], deny["Action"]) == ("Deny", "*", "sqs:SendMessage")
+    conditions = evaluate_conditions(TEMPLATE, parameter_values(TEMPLATE, parameters))
+    exempt = _resolve(deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"], conditions)
+    hook_role = {"Fn::GetAtt": ["HookRole", "Arn"]}
+    if "QueueSenderArns" in parameters:
+        joined = exempt["Fn::Split"][1]["Fn::Join"][1]
+        assert joined == [hook_role, {"Fn::Join": [",", {"Ref": "QueueSenderArns"}]}]
+    else:
+        assert exempt == [hook_role]
+    rule = deny["Condition"]["ArnNotEquals"].get("aws:SourceArn")
+    expected_rule = (
+        {"Fn::GetAtt": ["LaunchSuccessfulRule", "Arn"]} if "LaunchSuccessfulGroupNames" in parameters else None
+    )
+    assert rule == expected_rule
 
 
 @pytest.mark.parametrize(
@@ -151,6 +204,8 @@ def test_every_environment_variable_is_one_the_handler_reads() -> None:
         "NAME_TEMPLATE": "NameTemplate",
         "NAME_TAG_KEY": "NameTagKey",
         "FAILURE_RESULT": "FailureResult",
+        "ABANDON_BREAKER": "AbandonBreaker",
+        "INVALID_CHARS": "InvalidChars",
         "TAG_ATTACHED": "TagAttached",
     }.items():
         assert variables[name] == {"Ref": parameter}
@@ -161,27 +216,46 @@ def test_parameter_defaults_are_values_the_handler_accepts() -> None:
     assert PARAMETERS["NameTagKey"]["Default"] == defaults["NAME_TAG_KEY"]
     assert PARAMETERS["FailureResult"]["Default"] == defaults["FAILURE_RESULT"]
     assert PARAMETERS["TagAttached"]["Default"] == defaults["TAG_ATTACHED"]
+    assert str(PARAMETERS["AbandonBreaker"]["Default"]) == defaults["ABANDON_BREAKER"]
+    assert PARAMETERS["InvalidChars"]["Default"] == defaults["INVALID_CHARS"]
     assert PARAMETERS["NameTemplate"]["Default"] == ""  # empty = the handler's default template
 
 
-def test_create_tags_is_limited_to_the_name_tag_and_to_instances_unless_attached_tagging_is_on() -> None:
-    (tag,) = [s for s in statements("ExecutionRole") if s["Action"] == "ec2:CreateTags"]
-    assert tag["Condition"] == {"ForAllValues:StringEquals": {"aws:TagKeys": [{"Ref": "NameTagKey"}]}}
-    instance, volume, eni = tag["Resource"]
-    assert instance["Fn::Sub"].endswith(":instance/*")
-    assert volume["Fn::If"][0] == eni["Fn::If"][0] == "TagsAttached"
-    assert volume["Fn::If"][1]["Fn::Sub"].endswith(":volume/*")
-    assert eni["Fn::If"][1]["Fn::Sub"].endswith(":network-interface/*")
-    assert volume["Fn::If"][2] == eni["Fn::If"][2] == {"Ref": "AWS::NoValue"}
-    for value, expected in (("false", False), ("true", True)):
-        conditions = evaluate_conditions(TEMPLATE, parameter_values(TEMPLATE, {"TagAttached": value}))
-        assert conditions["TagsAttached"] is expected
+@pytest.mark.parametrize("attached", ["false", "true"])
+def test_the_role_tags_only_instances_a_group_launched_and_only_its_two_keys(attached: str) -> None:
+    by_sid = {s["Sid"]: s for s in statements("ExecutionRole", TagAttached=attached)}
+    # GIVEN the statement that lets the function tag instances
+    tag = by_sid["TagOnlyInstancesAutoScalingLaunched"]
+    assert tag["Action"] == "ec2:CreateTags" and tag["Resource"]["Fn::Sub"].endswith(":instance/*")
+    # THEN only the name and the failure reason may be written, and only on instances carrying the group tag
+    assert tag["Condition"]["ForAllValues:StringEquals"] == {
+        "aws:TagKeys": [{"Ref": "NameTagKey"}, "asg-namer:naming-failed"]
+    }
+    assert tag["Condition"]["Null"] == {"aws:ResourceTag/aws:autoscaling:groupName": "false"}
+    clear = by_sid["ClearTheFailureTag"]
+    assert clear["Action"] == "ec2:DeleteTags"
+    assert clear["Condition"]["ForAllValues:StringEquals"] == {"aws:TagKeys": ["asg-namer:naming-failed"]}
+    assert clear["Condition"]["Null"] == tag["Condition"]["Null"]
+    # AND volumes and interfaces only when attached tagging is on, with the name only
+    attached_statement = by_sid.get("NameAttachedVolumesAndInterfaces")
+    assert (attached_statement is not None) is (attached == "true")
+    if attached_statement is not None:
+        assert [r["Fn::Sub"].rsplit(":", 1)[1] for r in attached_statement["Resource"]] == [
+            "volume/*",
+            "network-interface/*",
+        ]
+        assert attached_statement["Condition"] == {
+            "ForAllValues:StringEquals": {"aws:TagKeys": [{"Ref": "NameTagKey"}]}
+        }
 
 
 def test_execution_role_grants_nothing_beyond_its_statements_scopes() -> None:
-    by_sid = {s["Sid"]: s for s in statements("ExecutionRole")}
-    assert by_sid["DescribeInstances"]["Resource"] == "*"  # EC2 Describe* has no resource-level permissions
-    assert by_sid["DescribeInstances"]["Action"] == "ec2:DescribeInstances"
+    by_sid = {s["Sid"]: s for s in statements("ExecutionRole", TagAttached="true")}
+    unscoped = {"DescribeInstances", "ReadHooksAndActivities"}  # Describe* actions have no resource-level permissions
+    for sid in unscoped:
+        assert by_sid[sid]["Resource"] == "*"
+        actions = by_sid[sid]["Action"] if isinstance(by_sid[sid]["Action"], list) else [by_sid[sid]["Action"]]
+        assert all(action.split(":")[1].startswith("Describe") for action in actions)
     assert ":autoScalingGroup:" in by_sid["CompleteLaunchActions"]["Resource"]["Fn::Sub"]
     assert by_sid["ConsumeTheQueue"]["Resource"] == {"Fn::GetAtt": ["Queue", "Arn"]}
     assert by_sid["WriteOwnLogs"]["Resource"] == {"Fn::GetAtt": ["LogGroup", "Arn"]}
@@ -189,8 +263,30 @@ def test_execution_role_grants_nothing_beyond_its_statements_scopes() -> None:
         assert statement["Effect"] == "Allow"
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         assert not any("*" in action for action in actions)
-        if statement["Sid"] != "DescribeInstances":
+        if statement["Sid"] not in unscoped:
             assert statement["Resource"] != "*"
+
+
+def test_the_name_tag_key_rule_is_the_functions_rule() -> None:
+    # GIVEN the stack's parameter rule and the function's cold-start rule
+    pattern = PARAMETERS["NameTagKey"]["AllowedPattern"]
+    # THEN they are one rule: the stack cannot deploy a key the function then refuses at every cold start
+    assert pattern == NAME_TAG_KEY_PATTERN
+    assert re.fullmatch(pattern, "AWS:Name") is None  # case: the old pattern let this through
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=140) | st.sampled_from(["aws:x", "AwS:y", "Name", ""]))
+def test_the_stack_accepts_exactly_the_keys_the_function_accepts(key: str) -> None:
+    accepted_by_stack = re.fullmatch(PARAMETERS["NameTagKey"]["AllowedPattern"], key) is not None and (
+        PARAMETERS["NameTagKey"]["MinLength"] <= len(key) <= PARAMETERS["NameTagKey"]["MaxLength"]
+    )
+    try:
+        load_settings({"NAME_TAG_KEY": key}) if key else load_settings({"NAME_TAG_KEY": "x"})
+        accepted_by_function = bool(key)
+    except ConfigError:
+        accepted_by_function = False
+    assert accepted_by_stack == accepted_by_function
 
 
 def _namer_metrics(metrics: list[Any]) -> list[str]:
@@ -235,6 +331,8 @@ def test_every_alarm_on_a_handler_metric_uses_a_metric_it_emits() -> None:
         ("AWS/Lambda", "Errors"),
         ("AWS/Lambda", "Throttles"),
         (DEFAULT_NAMESPACE, Metric.NAMING_FAILED.value),
+        (DEFAULT_NAMESPACE, Metric.REJECTED_MESSAGES.value),
+        (DEFAULT_NAMESPACE, Metric.NAMING_CIRCUIT_OPEN.value),
     }
     dlq_alarm = props("DeadLetterQueueAlarm")
     assert dlq_alarm["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["DeadLetterQueue", "QueueName"]}

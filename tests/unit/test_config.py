@@ -68,6 +68,15 @@ def test_every_variable_is_read() -> None:
         "IP_WAIT_MAX_SECONDS": "0",
         "AWS_RETRY_MODE": "Standard",
         "AWS_MAX_ATTEMPTS": "20",
+        "ABANDON_BREAKER": "0",
+        "INVALID_CHARS": "FAIL",
+        "HOSTNAME_SAFE": "true",
+        "ON_COLLISION": "fail",
+        "SLOT_TABLE": "asg-namer-slots",
+        "QUEUE_ARN": "arn:aws:sqs:us-west-2:123456789012:asg-namer-lifecycle",
+        "SWEEP_GROUPS": "web-a, web-b,web-a",
+        "SWEEP_FIX_DRIFT": "yes",
+        "SWEEP_STUCK_AFTER_SECONDS": "120",
         "POWERTOOLS_SERVICE_NAME": "namer",
         "POWERTOOLS_METRICS_NAMESPACE": "Platform/Namer",
         "AWS_REGION": "us-west-2",
@@ -79,6 +88,11 @@ def test_every_variable_is_read() -> None:
         name_template=settings.name_template,
         name_tag_key="Hostname",
         failure_result="CONTINUE",
+        abandon_breaker=0,
+        invalid_chars="fail",
+        hostname_safe=True,
+        on_collision="fail",
+        slot_table="asg-namer-slots",
         tag_attached=True,
         max_workers=64,
         time_margin_seconds=2.5,
@@ -86,6 +100,10 @@ def test_every_variable_is_read() -> None:
         ip_wait_max_seconds=0,
         retry_mode="standard",
         max_attempts=20,
+        queue_arn="arn:aws:sqs:us-west-2:123456789012:asg-namer-lifecycle",
+        sweep_groups=("web-a", "web-b"),
+        sweep_fix_drift=True,
+        sweep_stuck_after_seconds=120,
         service_name="namer",
         metrics_namespace="Platform/Namer",
         region="us-west-2",
@@ -168,3 +186,28 @@ def test_settings_are_frozen() -> None:
     settings = load_settings({})
     with pytest.raises(dataclasses.FrozenInstanceError):
         settings.max_workers = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("ABANDON_BREAKER", "-1", "must be an integer 0..1000"),
+        ("INVALID_CHARS", "drop", "must be replace or fail"),
+        ("ON_COLLISION", "ignore", "must be suffix or fail"),
+        ("SLOT_TABLE", "x", "must be a DynamoDB table name"),
+        ("QUEUE_ARN", "https://sqs.us-east-1.amazonaws.com/123456789012/q", "must be an SQS queue ARN"),
+        ("SWEEP_STUCK_AFTER_SECONDS", "soon", "must be a number of seconds >= 0"),
+        ("HOSTNAME_SAFE", "maybe", "must be true or false"),
+    ],
+)
+def test_new_variables_are_checked_at_start_up(name: str, value: str, expected: str) -> None:
+    # GIVEN one bad value of a variable / WHEN loaded / THEN the cold start fails naming it and its rule
+    error = config_error({name: value})
+    assert error.problems[0].startswith(f"{name}=") and expected in str(error)
+
+
+def test_a_slot_template_without_a_slot_table_fails_at_start_up() -> None:
+    # GIVEN a {slot} template and no table to keep the numbers in
+    error = config_error({"NAME_TEMPLATE": "{tag:App}-{slot:2}"})
+    # THEN the cold start says what is missing
+    assert "needs SLOT_TABLE" in str(error)

@@ -18,14 +18,22 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from handler.config import load_settings
-from handler.fleet import ActionNotActive, InstanceRecord
+from handler.fleet import ActionNotActive, HookRecord, InstanceRecord
+from handler.hooks import HookDirectory
 from handler.launch import LaunchHandler
 from handler.observability import new_metrics
 from handler.processor import ConcurrentBatchProcessor
 from sandbox.trigger import LambdaContext
 from tests.unit import factories as f
 
-GOOD_TAGS = {"Region": "vg", "App": "store", "Layer": "web", "Env": "release", "Group": "a"}
+GOOD_TAGS = {
+    "Region": "vg",
+    "App": "store",
+    "Layer": "web",
+    "Env": "release",
+    "Group": "a",
+    "aws:autoscaling:groupName": f.ASG_NAME,
+}
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -42,9 +50,18 @@ class FakeFleet:
     def describe(self, instance_ids: Iterable[str]) -> dict[str, InstanceRecord]:
         return {i: self.instances[i] for i in set(instance_ids) if i in self.instances}
 
-    def create_tags(self, resource_ids: Sequence[str], key: str, value: str) -> None:
+    def launch_hooks(self, group: str) -> list[HookRecord]:
+        return [HookRecord(group, f.HOOK_NAME, None, None, 600, "ABANDON")] if group == f.ASG_NAME else []
+
+    def instances_named(self, tag_key: str, names: Iterable[str]) -> dict[str, frozenset[str]]:
+        return {}
+
+    def abandoned_launches(self, group: str, since: object) -> list[str]:
+        return []
+
+    def create_tags(self, resource_ids: Sequence[str], tags: dict[str, str]) -> None:
         with self.lock:
-            self.tags.append((tuple(resource_ids), key, value))
+            self.tags.extend((tuple(resource_ids), key, value) for key, value in tags.items())
 
     def complete(self, *args: str) -> None:
         token, result = args[2], args[-1]
@@ -62,7 +79,7 @@ class FakeFleet:
 def _launches(fleet: FakeFleet) -> LaunchHandler:
     # no waiting: a record that is not ready fails at once instead of retrying within the invocation
     config = load_settings({"IP_WAIT_MAX_SECONDS": "0", "TIME_MARGIN_SECONDS": "1", "AWS_REGION": "us-east-1"})
-    return LaunchHandler(config, fleet, new_metrics("Fuzz", "asg-namer"))  # type: ignore[arg-type]
+    return LaunchHandler(config, fleet, new_metrics("Fuzz", "asg-namer"), HookDirectory(fleet))  # type: ignore[arg-type]
 
 
 json_values = st.recursive(

@@ -293,7 +293,7 @@ def test_bodies_that_are_not_notifications(body: str, expected: str) -> None:
         ({"LifecycleActionToken": "   "}, "required field 'LifecycleActionToken' is empty"),
         ({"EC2InstanceId": 42}, "field 'EC2InstanceId' must be a string, got number"),
         ({"AutoScalingGroupName": ["a"]}, "field 'AutoScalingGroupName' must be a string, got array"),
-        ({"NotificationMetadata": {"a": 1}}, "field 'NotificationMetadata' must be a string, got object"),
+        ({"NotificationMetadata": 7}, "field 'NotificationMetadata' must be a string, got number"),
         ({"Origin": True}, "field 'Origin' must be a string, got boolean"),
         ({"EC2InstanceId": "i-123"}, "not an instance id"),
         ({"EC2InstanceId": "i-0598C7D356EBA48D7"}, "not an instance id"),
@@ -320,9 +320,9 @@ def test_direct_message_field_errors_name_the_field(overrides: dict[str, Any], e
     [
         pytest.param('{"Type": "Notification"}', "missing required field 'Message' in SNS envelope", id="no-message"),
         pytest.param(
-            f.sns_envelope("", Type="SubscriptionConfirmation"),
-            "SNS message of Type 'SubscriptionConfirmation' is not a Notification",
-            id="subscription-confirmation",
+            f.sns_envelope("", Type="UnknownControlMessage"),
+            "SNS message of Type 'UnknownControlMessage' is not a Notification",
+            id="unknown-sns-type",
         ),
         pytest.param(f.sns_envelope("", Message={"a": 1}), "'Message' must be a JSON string, got object", id="object"),
         pytest.param(f.sns_envelope("not json"), "SNS Message is not JSON", id="not-json"),
@@ -522,3 +522,84 @@ def test_valid_launches_round_trip(instance_id: str, token: str, asg: str, momen
     precision = 1.0 if shape == "eventbridge" else 0.001
     assert message.sent_at is not None
     assert 0 <= (moment - message.sent_at).total_seconds() < precision
+
+
+# --------------------------------------------------------------------------- bodies AWS really sends (issue 11)
+
+
+@pytest.mark.parametrize("metadata", [{"asg-namer:name-template": "{asg}-{ip4}"}, {}], ids=["object", "empty-object"])
+def test_eventbridge_metadata_delivered_as_an_object_is_accepted(metadata: dict[str, Any]) -> None:
+    # GIVEN an EventBridge lifecycle event whose hook metadata is JSON: EventBridge delivers it as an object
+    body = f.eventbridge_lifecycle(NotificationMetadata=metadata)
+    # WHEN it is parsed
+    message = parse_message(body)
+    # THEN it is a launch, and the metadata is kept as its JSON text
+    assert message.kind is MessageKind.LAUNCHING
+    assert message.notification_metadata is not None
+    assert json.loads(message.notification_metadata) == metadata
+
+
+def test_a_direct_message_with_object_metadata_is_accepted_too() -> None:
+    # GIVEN a relay that forwarded the hook's JSON metadata as an object in a direct-shaped body
+    body = f.lifecycle_body(NotificationMetadata={"k": "v"})
+    # WHEN parsed THEN it is a launch with the metadata as text
+    assert json.loads(parse_message(body).notification_metadata or "") == {"k": "v"}
+
+
+@pytest.mark.parametrize(
+    ("body", "origin", "destination"),
+    [
+        pytest.param(
+            json.dumps(
+                f.test_notification_message(
+                    Event="autoscaling:EC2_INSTANCE_LAUNCH",
+                    EC2InstanceId="i-0598c7d356eba48d7",
+                    Origin="WarmPool",
+                    Destination="AutoScalingGroup",
+                )
+            ),
+            "WarmPool",
+            "AutoScalingGroup",
+            id="sns-launch-notification",
+        ),
+        pytest.param(
+            f.eventbridge_launch_successful(Origin="EC2", Destination="WarmPool"),
+            "EC2",
+            "WarmPool",
+            id="eventbridge-launch-successful",
+        ),
+    ],
+)
+def test_launch_notifications_without_an_action_keep_origin_and_destination(
+    body: str, origin: str, destination: str
+) -> None:
+    # GIVEN a launch notification with no lifecycle action that says where the instance came from and went
+    # WHEN parsed
+    message = parse_message(body)
+    # THEN both are kept, so warm-pool launches are recognisable
+    assert message.kind is MessageKind.LAUNCH_SUCCESSFUL
+    assert (message.origin, message.destination) == (origin, destination)
+    assert message.into_warm_pool == (destination == "WarmPool")
+
+
+@pytest.mark.parametrize("sns_type", ["SubscriptionConfirmation", "UnsubscribeConfirmation"])
+def test_an_sns_subscription_confirmation_is_not_malformed(sns_type: str) -> None:
+    # GIVEN the control message an SNS topic in another account sends when it is subscribed to the queue
+    body = f.sns_subscription_confirmation(Type=sns_type)
+    # WHEN parsed
+    message = parse_message(body)
+    # THEN it is recognised, with the topic and where to confirm
+    assert message.kind is MessageKind.SNS_SUBSCRIPTION
+    assert message.sns_type == sns_type
+    assert message.topic_arn == f.TOPIC_ARN
+    assert message.subscribe_url and message.subscribe_url.startswith("https://sns.")
+
+
+@pytest.mark.parametrize("empty", ["", None])
+def test_a_lifecycle_transition_beside_an_empty_event_is_a_lifecycle_action(empty: str | None) -> None:
+    # GIVEN a relay that marshals whole structs: LifecycleTransition set, Event empty
+    body = f.lifecycle_body(Event=empty)
+    # WHEN parsed THEN it is a launch like any other
+    message = parse_message(body)
+    assert message.kind is MessageKind.LAUNCHING
+    assert message.action is not None

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
+import re
 from collections.abc import Iterator, Mapping
 
 import pytest
@@ -19,8 +21,13 @@ from handler.naming import (
     MissingIp,
     MissingTag,
     NameTemplate,
+    NeedsSlot,
+    RenderPolicy,
     TemplateError,
     compile_template,
+    host_label,
+    is_allowed_char,
+    replace_invalid_chars,
     template_from_metadata,
     validate_name,
 )
@@ -395,3 +402,150 @@ def test_default_convention_round_trips(values: tuple[str, ...], ip: str) -> Non
     # THEN it is exactly the dash-joined values and the last two octets
     octets = ip.split(".")
     assert result == "-".join([*values, octets[2], octets[3]])
+
+
+# --- INVALID_CHARS=replace (issue: ABANDON could loop on a tag value with '(' or ',') ------------------
+
+REPLACE = RenderPolicy(replace_invalid=True)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("store (eu)", "store -eu"),
+        ("a&b,c", "a-b-c"),
+        ("((x))", "x"),
+        ("a#!?b", "a-b"),
+        ("Zürich", "Zürich"),
+    ],
+)
+def test_characters_a_name_may_not_hold_are_replaced_by_one_dash_per_run(value: str, expected: str) -> None:
+    # GIVEN a tag value with characters a Name may not hold, and INVALID_CHARS=replace
+    result = compile_template("{tag:App}-{ip4}").render(facts(tags={"App": value}), REPLACE)
+    # THEN each run of them is one '-', trimmed at the value's ends, and the name is usable
+    assert result == f"{expected}-34"
+
+
+def test_a_value_made_only_of_invalid_characters_is_still_a_permanent_failure() -> None:
+    result = compile_template("{tag:App}-{ip4}").render(facts(tags={"App": "(&)"}), REPLACE)
+    assert isinstance(result, InvalidName) and "placeholder {tag:App} is empty" in result.reason
+
+
+def test_fail_mode_keeps_refusing_such_values() -> None:
+    result = compile_template("{tag:App}").render(facts(tags={"App": "store (eu)"}))
+    assert isinstance(result, InvalidName) and "'('" in result.reason
+
+
+@PROPERTY
+@given(st.text(max_size=40))
+def test_replacement_leaves_only_characters_a_name_may_hold(value: str) -> None:
+    replaced = replace_invalid_chars(value)
+    assert all(is_allowed_char(char) for char in replaced)
+    # each maximal run of characters a name may not hold became exactly one '-', then the ends were trimmed
+    runs = itertools.groupby(value, is_allowed_char)
+    assert replaced == "".join("".join(chars) if allowed else "-" for allowed, chars in runs).strip(" -")
+    assert replace_invalid_chars(replaced) == replaced  # idempotent
+
+
+# --- HOSTNAME_SAFE ----------------------------------------------------------------------------------
+
+LABEL = RenderPolicy(hostname_safe=True)
+HOST_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+
+
+@pytest.mark.parametrize(
+    ("tags", "expected"),
+    [
+        (CONVENTION_TAGS, "vg-store-web-release-a-12-34"),
+        ({**CONVENTION_TAGS, "App": "Store (EU)"}, "vg-store-eu-web-release-a-12-34"),
+        ({**CONVENTION_TAGS, "Region": "_vg_"}, "vg-store-web-release-a-12-34"),
+        ({**CONVENTION_TAGS, "App": "Zürich"}, "vg-z-rich-web-release-a-12-34"),
+    ],
+)
+def test_hostname_safe_names_are_host_labels(tags: dict[str, str], expected: str) -> None:
+    result = compile_template(DEFAULT_TEMPLATE).render(facts(tags=tags), LABEL)
+    assert result == expected and HOST_LABEL.fullmatch(result)
+
+
+def test_a_hostname_safe_name_over_63_characters_is_a_permanent_failure_with_its_reason() -> None:
+    result = compile_template("{tag:App}").render(facts(tags={"App": "a" * 64}), LABEL)
+    assert isinstance(result, InvalidName) and "64 characters long" in result.reason and "63" in result.reason
+
+
+def test_a_name_with_nothing_a_label_can_hold_is_a_permanent_failure() -> None:
+    result = compile_template("{tag:App}").render(facts(tags={"App": "__"}), LABEL)
+    assert isinstance(result, InvalidName) and "no character a host label can hold" in result.reason
+
+
+@PROPERTY
+@given(st.text(max_size=90))
+def test_the_host_label_transformation_is_idempotent_and_always_a_label_or_a_reason(text: str) -> None:
+    label = host_label(text)
+    assert host_label(label) == label
+    result = compile_template("{tag:X}").render(facts(tags={"X": text}), LABEL)
+    if isinstance(result, str):
+        assert HOST_LABEL.fullmatch(result) and result == label
+    else:
+        assert isinstance(result, InvalidName) and result.reason
+
+
+# --- {slot} -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("template", "pool", "slot", "name"),
+    [
+        ("{tag:App}-{tag:Env}-{slot}", "store-release-{slot}", 7, "store-release-7"),
+        ("{tag:App}-{tag:Env}-{slot:2}", "store-release-{slot}", 7, "store-release-07"),
+        ("{slot:3}.{tag:App}", "{slot}.store", 12, "012.store"),
+        ("web-{slot:2}", "web-{slot}", 123, "web-123"),
+    ],
+)
+def test_a_slot_template_renders_to_its_pool_and_the_number_fills_it(
+    template: str, pool: str, slot: int, name: str
+) -> None:
+    # GIVEN a template with {slot} / WHEN rendered
+    result = compile_template(template).render(facts())
+    # THEN everything but the number is known: the pool, shared by every name that renders the same way
+    assert isinstance(result, NeedsSlot) and result.pool == pool
+    assert result.name_for(slot) == name
+
+
+def test_two_templates_that_render_the_same_prefix_share_one_pool() -> None:
+    first = compile_template("{tag:App}-{slot}").render(facts(tags={"App": "web"}))
+    second = compile_template("web-{slot:3}").render(facts())
+    assert isinstance(first, NeedsSlot) and isinstance(second, NeedsSlot) and first.pool == second.pool
+
+
+def test_hostname_safe_slot_names_are_labels() -> None:
+    result = compile_template("{tag:App}-{slot:2}").render(facts(tags={"App": "Web (EU)"}), LABEL)
+    assert isinstance(result, NeedsSlot) and result.pool == "web-eu-{slot}" and result.name_for(3) == "web-eu-03"
+
+
+@pytest.mark.parametrize(
+    ("template", "message", "index"),
+    [
+        ("a-{slot:0}", "the slot width must be a number 1..9", 2),
+        ("a-{slot:10}", "the slot width must be a number 1..9", 2),
+        ("a-{slot:x}", "the slot width must be a number 1..9", 2),
+        ("{slot}-{slot:2}", "at most one {slot}", 7),
+        ("a-{slots}", "unknown placeholder {slots}", 2),
+    ],
+)
+def test_slot_grammar_errors_name_their_index(template: str, message: str, index: int) -> None:
+    with pytest.raises(TemplateError) as caught:
+        compile_template(template)
+    assert message in str(caught.value) and caught.value.position == index
+
+
+def test_a_slot_name_that_would_grow_past_the_limit_says_so() -> None:
+    result = compile_template(f"{'a' * 250}-{{slot}}").render(facts())
+    assert isinstance(result, NeedsSlot)
+    assert result.name_for(9999) == InvalidName("name with slot 9999 is 255 characters long; the limit is 255") or (
+        isinstance(result.name_for(99999), InvalidName)
+    )
+
+
+def test_a_template_of_only_a_slot_is_a_host_label_too() -> None:
+    result = compile_template("{slot:2}").render(facts(), LABEL)
+    assert isinstance(result, NeedsSlot) and result.name_for(4) == "04"

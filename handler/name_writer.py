@@ -1,0 +1,82 @@
+"""An instance's final name and its writing: no two live instances with one name, one CreateTags per change.
+
+Shared by the queue path and the sweep. One NameWriter serves one batch (or one sweep): the names it is
+about to write are checked in shared rounds, one DescribeInstances (a tag filter) for all of them, not one
+per instance; templates with {slot} get their number from the slot allocator first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from aws_lambda_powertools.metrics import EphemeralMetrics
+
+from handler.config import FAILURE_TAG_KEY, Settings
+from handler.errors import NotReady, PermanentNamingFailure
+from handler.fleet import Fleet, InstanceNotVisible, InstanceRecord
+from handler.naming import MAX_HOST_LABEL_LENGTH, MAX_NAME_LENGTH
+from handler.observability import Metric, count, logger
+from handler.rounds import SharedRounds
+
+SUFFIX_LENGTH = 4
+
+
+class NameWriter:
+    """Decides the name to write (ON_COLLISION) and writes it with the instance's attached resources."""
+
+    def __init__(self, settings: Settings, fleet: Fleet, metrics: EphemeralMetrics) -> None:
+        self._settings = settings
+        self._fleet = fleet
+        self._metrics = metrics
+        self._holders: SharedRounds[str, frozenset[str]] = SharedRounds(self._holders_of)
+
+    def prefetch(self, names: Iterable[str]) -> None:
+        """Who holds each of these names, in one call before the records need it (the batch's first round)."""
+        wanted = set(names)
+        if wanted:
+            self._holders.seed(wanted, self._holders_of(wanted))
+
+    def final_name(self, instance: InstanceRecord, name: str) -> str:
+        """``name``, unless another live instance already carries it: then suffixed, or a permanent failure."""
+        holders = self._holders.known(name) if self._holders.answered(name) else self._holders.ask(name)
+        others = sorted((holders or frozenset()) - {instance.instance_id})
+        if not others:
+            return name
+        count(self._metrics, Metric.NAME_COLLISIONS)
+        if self._settings.on_collision == "fail":
+            raise PermanentNamingFailure(f"live instance {others[0]} already carries the name {name!r}")
+        suffixed = with_suffix(name, instance.instance_id, self._settings.hostname_safe)
+        logger.warning(
+            "name already taken by another live instance; suffixed",
+            extra={"instance_name": suffixed, "taken_name": name, "taken_by": others[:5]},
+        )
+        return suffixed
+
+    def write(self, instance: InstanceRecord, name: str) -> bool:
+        """CreateTags when the name differs (False when it was already right); clears an old failure tag."""
+        if instance.tags.get(self._settings.name_tag_key) == name:
+            return False
+        resources = [instance.instance_id]
+        if self._settings.tag_attached:
+            resources += [*instance.volume_ids, *instance.network_interface_ids]
+        try:
+            self._fleet.create_tags(resources, {self._settings.name_tag_key: name})
+            if FAILURE_TAG_KEY in instance.tags:
+                self._fleet.delete_tags([instance.instance_id], [FAILURE_TAG_KEY])
+        except InstanceNotVisible as error:
+            raise NotReady(str(error)) from error
+        return True
+
+    def _holders_of(self, names: set[str]) -> dict[str, frozenset[str]]:
+        return self._fleet.instances_named(self._settings.name_tag_key, names)
+
+
+def with_suffix(name: str, instance_id: str, hostname_safe: bool) -> str:
+    """``name-XXXX``: the last four characters of the instance id make it unique among live instances."""
+    suffix = "-" + instance_id[-SUFFIX_LENGTH:]
+    limit = MAX_HOST_LABEL_LENGTH if hostname_safe else MAX_NAME_LENGTH
+    if len(name) + len(suffix) > limit:
+        raise PermanentNamingFailure(
+            f"the name {name!r} is taken and {name + suffix!r} would be over {limit} characters"
+        )
+    return name + suffix
