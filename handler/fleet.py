@@ -19,6 +19,8 @@ from handler.naming import InstanceFacts
 DESCRIBE_CHUNK = 200
 _THROTTLING_CODES = frozenset(
     {
+        "ProvisionedThroughputExceededException",
+        "TransactionConflictException",
         "Throttling",
         "ThrottlingException",
         "RequestLimitExceeded",
@@ -96,6 +98,21 @@ class HookRecord:
     default_result: str
 
 
+@dataclass(frozen=True)
+class SlotItem:
+    """One number of a {slot} pool and the instance holding it (handler/slots.py)."""
+
+    slot: int
+    holder: str
+    claimed_at: float
+
+
+@dataclass(frozen=True)
+class ClaimOutcome:
+    claimed: bool
+    already_holding: int | None = None  # the instance holds this number of the pool already
+
+
 def client_config(retries: dict[str, Any], max_pool_connections: int) -> Config:
     """Explicit retry mode (never botocore's implicit default) and short timeouts.
 
@@ -121,6 +138,9 @@ class Fleet:
         session = session or boto3.session.Session(region_name=region)
         self._ec2 = session.client("ec2", config=config)
         self._autoscaling = session.client("autoscaling", config=config)
+        # DynamoDB only for {slot} templates: built on first use, so other deployments never load its model.
+        self._session, self._config = session, config
+        self._dynamodb: Any = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Fleet:
@@ -251,6 +271,120 @@ class Fleet:
             if _code(error) == "ValidationError" and _NO_ACTIVE_ACTION in str(error):
                 raise ActionNotActive(error.response.get("Error", {}).get("Message", str(error))) from error
             raise
+
+    # ------------------------------------------------------------------ {slot} pools (DynamoDB)
+    def query_pool(self, table: str, pool: str) -> list[SlotItem]:
+        """Every number of the pool and its holder: one Query (consistent), no scan."""
+        items: list[SlotItem] = []
+        start: dict[str, Any] | None = None
+        while True:
+            extra = {"ExclusiveStartKey": start} if start else {}
+            page = _call(
+                lambda extra=extra: self._table_client().query(
+                    TableName=table,
+                    KeyConditionExpression="#pool = :pool AND begins_with(sk, :slot)",
+                    ExpressionAttributeNames={"#pool": "pool"},
+                    ExpressionAttributeValues={":pool": {"S": pool}, ":slot": {"S": _SLOT_PREFIX}},
+                    ConsistentRead=True,
+                    **extra,
+                )
+            )
+            items += [
+                SlotItem(int(raw["sk"]["S"][len(_SLOT_PREFIX) :]), raw["holder"]["S"], float(raw["claimed_at"]["N"]))
+                for raw in page.get("Items", [])
+            ]
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return items
+
+    def claim_slot(
+        self, table: str, pool: str, slot: int, instance_id: str, now: float, previous: str | None
+    ) -> ClaimOutcome:
+        """One transaction: the number (free, or held by ``previous``, a dead instance), the instance's holder
+        item (it holds no number of the pool yet), and ``previous``'s holder item deleted."""
+        slot_put: dict[str, Any] = {
+            "TableName": table,
+            "Item": {
+                "pool": {"S": pool},
+                "sk": {"S": _slot_key(slot)},
+                "holder": {"S": instance_id},
+                "claimed_at": {"N": f"{now:.3f}"},
+            },
+            "ConditionExpression": "attribute_not_exists(sk)",
+        }
+        if previous is not None:
+            slot_put["ConditionExpression"] = "holder = :previous"
+            slot_put["ExpressionAttributeValues"] = {":previous": {"S": previous}}
+        items: list[dict[str, Any]] = [
+            {"Put": slot_put},
+            {
+                "Put": {
+                    "TableName": table,
+                    "Item": {"pool": {"S": pool}, "sk": {"S": _HOLDER_PREFIX + instance_id}, "slot": {"N": str(slot)}},
+                    "ConditionExpression": "attribute_not_exists(sk)",
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            },
+        ]
+        if previous is not None:
+            items.append({"Delete": {"TableName": table, "Key": _key(pool, _HOLDER_PREFIX + previous)}})
+        try:
+            _call(lambda: self._table_client().transact_write_items(TransactItems=items))
+        except ClientError as error:
+            if _code(error) != "TransactionCanceledException":
+                raise
+            reasons = error.response.get("CancellationReasons", [])
+            held = reasons[1].get("Item", {}).get("slot", {}).get("N") if len(reasons) > 1 else None
+            if held is not None:  # the holder item exists: this instance has a number of the pool already
+                return ClaimOutcome(False, already_holding=int(held))
+            if any(reason.get("Code") == "ConditionalCheckFailed" for reason in reasons):
+                return ClaimOutcome(False)
+            raise TransientAwsError(f"slot transaction cancelled: {reasons}") from error
+        return ClaimOutcome(True)
+
+    def release_slot(self, table: str, pool: str, slot: int, holder: str) -> bool:
+        """Frees a dead holder's number (the sweep): False when someone else holds it by now."""
+        items = [
+            {
+                "Delete": {
+                    "TableName": table,
+                    "Key": _key(pool, _slot_key(slot)),
+                    "ConditionExpression": "holder = :holder",
+                    "ExpressionAttributeValues": {":holder": {"S": holder}},
+                }
+            },
+            {"Delete": {"TableName": table, "Key": _key(pool, _HOLDER_PREFIX + holder)}},
+        ]
+        try:
+            _call(lambda: self._table_client().transact_write_items(TransactItems=items))
+        except ClientError as error:
+            if _code(error) == "TransactionCanceledException":
+                return False
+            raise
+        return True
+
+    def _table_client(self) -> Any:
+        if self._dynamodb is None:
+            self._dynamodb = self._session.client("dynamodb", config=self._config)
+        return self._dynamodb
+
+
+# The slot table's key schema, as infra/cloudformation.yaml creates it (a test compares) and scenarios build it.
+SLOT_TABLE_KEY_SCHEMA = ({"AttributeName": "pool", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"})
+SLOT_TABLE_ATTRIBUTES = (
+    {"AttributeName": "pool", "AttributeType": "S"},
+    {"AttributeName": "sk", "AttributeType": "S"},
+)
+_SLOT_PREFIX = "s#"
+_HOLDER_PREFIX = "h#"
+
+
+def _slot_key(slot: int) -> str:
+    return f"{_SLOT_PREFIX}{slot:09d}"
+
+
+def _key(pool: str, sort_key: str) -> dict[str, Any]:
+    return {"pool": {"S": pool}, "sk": {"S": sort_key}}
 
 
 def _call(operation: Any) -> Any:

@@ -19,13 +19,18 @@ class InstanceCache:
     def __init__(self, fleet: Fleet) -> None:
         self._fleet = fleet
         self._rounds: SharedRounds[str, InstanceRecord] = SharedRounds(fleet.describe)
+        self._wanted: set[str] = set()
 
     def get(self, instance_id: str) -> InstanceRecord | None:
         return self._rounds.known(instance_id)
 
     def prefetch(self, instance_ids: Iterable[str]) -> None:
-        wanted = set(instance_ids)
-        self._rounds.seed(wanted, self._fleet.describe(wanted))
+        self._wanted = set(instance_ids)
+        self._rounds.seed(self._wanted, self._fleet.describe(self._wanted))
+
+    def live_ids(self) -> set[str]:
+        """The prefetched instances EC2 knows and that are not going away."""
+        return {i for i in self._wanted if (record := self._rounds.known(i)) is not None and not record.is_gone}
 
     def refresh(self, instance_id: str) -> InstanceRecord | None:
         """Fresh facts for one instance, from a describe round that started after this call."""

@@ -79,16 +79,18 @@ class LaunchHandler:
         """Parses every body once, fetches every instance of the batch with one DescribeInstances, and asks
         once who already carries the names the batch is about to write."""
         remaining = lambda_context.get_remaining_time_in_millis() / 1000 if lambda_context else 60.0
+        messages: dict[str, LifecycleMessage | MalformedMessage] = {}
+        for raw in records:
+            try:
+                messages[raw["messageId"]] = parse_message(raw["body"])
+            except MalformedMessage as error:
+                messages[raw["messageId"]] = error
         batch = BatchState(
             InstanceCache(self.fleet),
             NameWriter(self.settings, self.fleet, self.metrics),
             time.monotonic() + remaining - self.settings.time_margin_seconds,
+            messages,
         )
-        for raw in records:
-            try:
-                batch.messages[raw["messageId"]] = parse_message(raw["body"])
-            except MalformedMessage as error:
-                batch.messages[raw["messageId"]] = error
         launches = {
             raw["messageId"]: message
             for raw in records
@@ -96,6 +98,7 @@ class LaunchHandler:
         }
         try:
             batch.instances.prefetch(message.instance_id for message in launches.values() if message.instance_id)
+            batch.names.known_alive(batch.instances.live_ids())
             queue_arns = {raw["messageId"]: raw.get("eventSourceARN") for raw in records}
             batch.names.prefetch(self._ready_names(launches, queue_arns, batch))
         except Exception as error:  # noqa: BLE001 - each record looks up for itself and fails on its own
@@ -217,8 +220,6 @@ class LaunchHandler:
             raise NotReady("no private IP yet")
         if isinstance(rendered, MissingTag | InvalidName):
             raise PermanentNamingFailure(rendered.reason)
-        if isinstance(rendered, NeedsSlot):
-            raise PermanentNamingFailure("the template uses {slot}, which needs SLOT_TABLE")
         return batch.names.final_name(instance, rendered)
 
     def _render(
@@ -332,9 +333,10 @@ class LaunchHandler:
 
     def _ready_names(
         self, launches: dict[str, LifecycleMessage], queue_arns: dict[str, str | None], batch: BatchState
-    ) -> list[str]:
-        """The names of the batch's instances that can be named right away, for one shared collision check."""
-        names = []
+    ) -> list[str | NeedsSlot]:
+        """The names of the batch's instances that can be named right away (for one shared collision check)
+        and the slot pools they claim in."""
+        names: list[str | NeedsSlot] = []
         for message_id, message in launches.items():
             instance = batch.instances.get(message.instance_id or "")
             if instance is None or instance.is_gone:
@@ -343,7 +345,7 @@ class LaunchHandler:
                 rendered = self._render(message, instance, queue_arns.get(message_id))
             except (Rejected, PermanentNamingFailure):
                 continue
-            if isinstance(rendered, str):
+            if isinstance(rendered, str | NeedsSlot):
                 names.append(rendered)
         return names
 

@@ -2,7 +2,8 @@
 
 Shared by the queue path and the sweep. One NameWriter serves one batch (or one sweep): the names it is
 about to write are checked in shared rounds, one DescribeInstances (a tag filter) for all of them, not one
-per instance; templates with {slot} get their number from the slot allocator first.
+per instance; templates with {slot} get their number from the slot allocator first (handler/slots.py).
+Templates without {slot} make no DynamoDB call and need no table.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from aws_lambda_powertools.metrics import EphemeralMetrics
 from handler.config import FAILURE_TAG_KEY, Settings
 from handler.errors import NotReady, PermanentNamingFailure
 from handler.fleet import Fleet, InstanceNotVisible, InstanceRecord
-from handler.naming import MAX_HOST_LABEL_LENGTH, MAX_NAME_LENGTH
+from handler.naming import MAX_HOST_LABEL_LENGTH, MAX_NAME_LENGTH, InvalidName, NeedsSlot
 from handler.observability import Metric, count, logger
 from handler.rounds import SharedRounds
+from handler.slots import SlotAllocator
 
 SUFFIX_LENGTH = 4
 
@@ -24,20 +26,38 @@ SUFFIX_LENGTH = 4
 class NameWriter:
     """Decides the name to write (ON_COLLISION) and writes it with the instance's attached resources."""
 
-    def __init__(self, settings: Settings, fleet: Fleet, metrics: EphemeralMetrics) -> None:
+    def __init__(self, settings: Settings, fleet: Fleet, metrics: EphemeralMetrics, alive: Iterable[str] = ()) -> None:
+        """``alive``: instances known to be live (the batch's own), whose slots need no liveness check."""
         self._settings = settings
         self._fleet = fleet
         self._metrics = metrics
         self._holders: SharedRounds[str, frozenset[str]] = SharedRounds(self._holders_of)
+        self._slots = (
+            SlotAllocator(fleet, settings.slot_table, settings.gone_after_seconds) if settings.slot_table else None
+        )
 
-    def prefetch(self, names: Iterable[str]) -> None:
-        """Who holds each of these names, in one call before the records need it (the batch's first round)."""
-        wanted = set(names)
-        if wanted:
-            self._holders.seed(wanted, self._holders_of(wanted))
+    def known_alive(self, instance_ids: Iterable[str]) -> None:
+        """Instances just described as live (the batch's own): their slots need no liveness check."""
+        if self._slots is not None:
+            self._slots.known_alive(instance_ids)
 
-    def final_name(self, instance: InstanceRecord, name: str) -> str:
-        """``name``, unless another live instance already carries it: then suffixed, or a permanent failure."""
+    def prefetch(self, rendered: Iterable[str | NeedsSlot]) -> None:
+        """Before the records need it: who holds each ready name (one call), and the slot pools to claim in."""
+        names, pools = set(), set()
+        for item in rendered:
+            if isinstance(item, NeedsSlot):
+                pools.add(item.pool)
+            else:
+                names.add(item)
+        if names:
+            self._holders.seed(names, self._holders_of(names))
+        if pools and self._slots is not None:
+            self._slots.prepare(pools)
+
+    def final_name(self, instance: InstanceRecord, rendered: str | NeedsSlot) -> str:
+        """The rendered name (with its slot claimed), unless another live instance already carries it: then
+        suffixed, or a permanent failure (ON_COLLISION)."""
+        name = self._with_slot(instance, rendered) if isinstance(rendered, NeedsSlot) else rendered
         holders = self._holders.known(name) if self._holders.answered(name) else self._holders.ask(name)
         others = sorted((holders or frozenset()) - {instance.instance_id})
         if not others:
@@ -66,6 +86,14 @@ class NameWriter:
         except InstanceNotVisible as error:
             raise NotReady(str(error)) from error
         return True
+
+    def _with_slot(self, instance: InstanceRecord, rendered: NeedsSlot) -> str:
+        if self._slots is None:
+            raise PermanentNamingFailure("the template uses {slot}, which needs SLOT_TABLE (the stack creates it)")
+        name = rendered.name_for(self._slots.slot_for(rendered.pool, instance.instance_id))
+        if isinstance(name, InvalidName):
+            raise PermanentNamingFailure(name.reason)
+        return name
 
     def _holders_of(self, names: set[str]) -> dict[str, frozenset[str]]:
         return self._fleet.instances_named(self._settings.name_tag_key, names)

@@ -35,6 +35,20 @@ def clients(endpoint_url: str | None = None, region: str = "us-east-1") -> dict[
     return {name: session.client(name, endpoint_url=endpoint_url) for name in ("ec2", "sqs", "autoscaling", "iam")}
 
 
+def create_slot_table(name: str, endpoint_url: str | None = None) -> str:
+    """The DynamoDB table {slot} numbers live in, with the key schema the stack gives it."""
+    from handler.fleet import SLOT_TABLE_ATTRIBUTES, SLOT_TABLE_KEY_SCHEMA  # noqa: PLC0415 - the product's schema
+
+    dynamodb = boto3.session.Session(region_name="us-east-1").client("dynamodb", endpoint_url=endpoint_url)
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=list(SLOT_TABLE_KEY_SCHEMA),
+        AttributeDefinitions=list(SLOT_TABLE_ATTRIBUTES),
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return name
+
+
 def build_world(
     name: str,
     *,

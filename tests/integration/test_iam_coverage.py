@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import fnmatch
+import json
 from typing import Any
 
 from cli.cfn_template import evaluate_conditions, load_template, parameter_values
 from sandbox import Sandbox
-from sandbox.scenario import TEAM_TAGS, build_world
+from sandbox.scenario import TEAM_TAGS, build_world, create_slot_table
 from tests.integration.conftest import Received, context, expected_name, group_instances, scale_out
 
 LONG = 600.0  # no record of this test may run out of time, however slow the machine
 
 # Calls the function makes itself; SQS consume actions are made by Lambda's trigger with the same role.
-HANDLER_SERVICES = ("ec2", "autoscaling")
+HANDLER_SERVICES = ("ec2", "autoscaling", "dynamodb")
 TRIGGER_ACTIONS = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"}
 
 
@@ -41,7 +42,10 @@ def is_allowed(action: str, allowed: list[str]) -> bool:
 
 
 def recorded(sandbox: Sandbox, start: int) -> set[str]:
-    return {f"{r.service}:{r.action}" for r in sandbox.journal.records()[start:] if r.service in HANDLER_SERVICES}
+    made = {f"{r.service}:{r.action}" for r in sandbox.journal.records()[start:] if r.service in HANDLER_SERVICES}
+    if "dynamodb:TransactWriteItems" in made:  # authorised per item it writes: puts, and deletes on a takeover
+        made = (made - {"dynamodb:TransactWriteItems"}) | {"dynamodb:PutItem", "dynamodb:DeleteItem"}
+    return made
 
 
 def test_every_action_the_handler_makes_is_allowed_by_the_execution_role(
@@ -77,6 +81,25 @@ def test_every_action_the_handler_makes_is_allowed_by_the_execution_role(
     start = len(sandbox.journal.records())
     cold_start()(continued.event(), context(LONG))
     made |= recorded(sandbox, start)
+    # AND a group whose template numbers its instances ({slot}): the number is claimed in the slot table
+    table = create_slot_table(f"slots-{unique}", sandbox.endpoint_url)
+    metadata = json.dumps({"asg-namer:name-template": "{tag:App}-{slot:2}"})
+    numbered = build_world(f"iam-slot-{unique}", endpoint_url=sandbox.endpoint_url, notification_metadata=metadata)
+    launch = scale_out(sandbox, numbered, 1)
+    start = len(sandbox.journal.records())
+    assert cold_start(SLOT_TABLE=table)(launch.event(), context(LONG))["batchItemFailures"] == []
+    made |= recorded(sandbox, start)
+    ((first, facts),) = group_instances(sandbox, numbered).items()
+    assert facts["name"] == "store-01"
+    # AND once that instance is gone, the next launch takes its number over (the transaction deletes the old
+    # holder's item: so PutItem and DeleteItem are both exercised)
+    sandbox.client("ec2").terminate_instances(InstanceIds=[first])
+    launch = scale_out(sandbox, numbered, 2)
+    start = len(sandbox.journal.records())
+    assert cold_start(SLOT_TABLE=table)(launch.event(), context(LONG))["batchItemFailures"] == []
+    made |= recorded(sandbox, start)
+    names = sorted(f["name"] for f in group_instances(sandbox, numbered).values() if f["state"] == "InService")
+    assert names == ["store-01", "store-02"]
     # WHEN the recorded actions are compared with the template's execution role
     allowed = allowed_actions()
     # THEN the scenario exercised every path that calls AWS, and each call is allowed
@@ -88,6 +111,9 @@ def test_every_action_the_handler_makes_is_allowed_by_the_execution_role(
         "autoscaling:RecordLifecycleActionHeartbeat",
         "autoscaling:DescribeLifecycleHooks",
         "autoscaling:DescribeScalingActivities",
+        "dynamodb:Query",
+        "dynamodb:PutItem",
+        "dynamodb:DeleteItem",
     }
     assert [action for action in sorted(made) if not is_allowed(action, allowed)] == []
     # AND the role grants nothing the handler or its trigger does not use

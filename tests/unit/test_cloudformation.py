@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from cli.cfn_template import active_resources, evaluate_conditions, load_template, parameter_values
 from handler.config import NAME_TAG_KEY_PATTERN, VARIABLES, ConfigError, load_settings
+from handler.fleet import SLOT_TABLE_ATTRIBUTES, SLOT_TABLE_KEY_SCHEMA
 from handler.observability import DEFAULT_NAMESPACE, DEFAULT_SERVICE, Metric
 
 TEMPLATE = load_template()
@@ -206,6 +207,8 @@ def test_every_environment_variable_is_one_the_handler_reads() -> None:
         "FAILURE_RESULT": "FailureResult",
         "ABANDON_BREAKER": "AbandonBreaker",
         "INVALID_CHARS": "InvalidChars",
+        "HOSTNAME_SAFE": "HostnameSafe",
+        "ON_COLLISION": "OnCollision",
         "TAG_ATTACHED": "TagAttached",
     }.items():
         assert variables[name] == {"Ref": parameter}
@@ -218,6 +221,8 @@ def test_parameter_defaults_are_values_the_handler_accepts() -> None:
     assert PARAMETERS["TagAttached"]["Default"] == defaults["TAG_ATTACHED"]
     assert str(PARAMETERS["AbandonBreaker"]["Default"]) == defaults["ABANDON_BREAKER"]
     assert PARAMETERS["InvalidChars"]["Default"] == defaults["INVALID_CHARS"]
+    assert PARAMETERS["HostnameSafe"]["Default"] == defaults["HOSTNAME_SAFE"]
+    assert PARAMETERS["OnCollision"]["Default"] == defaults["ON_COLLISION"]
     assert PARAMETERS["NameTemplate"]["Default"] == ""  # empty = the handler's default template
 
 
@@ -350,3 +355,17 @@ def test_outputs_other_stacks_need_are_exported() -> None:
     outputs = TEMPLATE["Outputs"]
     for name in ("QueueArn", "HookRoleArn", "DeadLetterQueueUrl", "DashboardUrl"):
         assert outputs[name]["Export"]["Name"] == {"Fn::Sub": f"${{AWS::StackName}}-{name}"}
+
+
+def test_the_slot_table_is_the_one_the_code_uses_on_demand_recoverable_and_encrypted() -> None:
+    table = props("SlotTable")
+    assert table["KeySchema"] == list(SLOT_TABLE_KEY_SCHEMA)
+    assert table["AttributeDefinitions"] == list(SLOT_TABLE_ATTRIBUTES)
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert table["SSESpecification"] == {"SSEEnabled": True}
+    assert props("Function")["Environment"]["Variables"]["SLOT_TABLE"] == {"Ref": "SlotTable"}
+    # AND the role reaches that table only, with the calls a claim needs
+    claim = {s["Sid"]: s for s in statements("ExecutionRole")}["ClaimSlotNumbers"]
+    assert claim["Resource"] == {"Fn::GetAtt": ["SlotTable", "Arn"]}
+    assert sorted(claim["Action"]) == ["dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:Query"]

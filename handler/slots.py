@@ -1,0 +1,178 @@
+"""{slot} numbers: the smallest positive number no other live instance of the same pool holds.
+
+A pool is the rendered name with the number left out, so two groups whose names render the same prefix
+share one numbering and can never produce the same name. Slots live in a DynamoDB table (SLOT_TABLE):
+
+    pool (partition key)   sk (sort key)          attributes
+    "web-prod-{slot}"      "s#000000007"          holder = "i-0abc...", claimed_at = epoch seconds
+    "web-prod-{slot}"      "h#i-0abc..."          slot = 7
+
+A claim is one TransactWriteItems: the slot item (condition: it does not exist, or its holder is the dead
+instance being replaced) and the holder item (condition: the instance holds no slot in the pool yet), and
+the dead holder's item deleted. So a number is never held twice, an instance never holds two numbers, and
+nothing is locked that a crash could leave held. An instance that already holds a number gets it again
+(redelivery, sweep, redrive). Reading a pool is one Query (no scan); whether holders are still alive is one
+DescribeInstances per batch for the lowest LIVENESS_CHECKS holders. A dead holder above those is not
+taken over by the queue path; the sweep frees such numbers (``Fleet.release_slot``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+from handler.errors import PermanentNamingFailure
+from handler.fleet import DESCRIBE_CHUNK, Fleet, InstanceRecord, SlotItem
+from handler.observability import logger
+
+LIVENESS_CHECKS = DESCRIBE_CHUNK  # holders whose liveness one batch checks: one DescribeInstances
+MAX_CLAIM_ATTEMPTS = 50  # conditional writes one instance may lose to others before a fresh read of the pool
+
+
+def claim_order(
+    held: Mapping[int, SlotItem], dead: frozenset[str] | set[str], skip: Iterable[int] = ()
+) -> Iterator[tuple[int, str | None]]:
+    """Numbers to try, lowest first, with the holder a claim replaces (None: nobody holds it).
+
+    A number is a candidate when nobody holds it or its holder is dead; ``skip`` are numbers already being
+    tried (by another instance of the same batch, or lost to a concurrent claim). Never ends.
+    """
+    skipped = set(skip)
+    slot = 1
+    while True:
+        if slot not in skipped:
+            item = held.get(slot)
+            if item is None:
+                yield slot, None
+            elif item.holder in dead:
+                yield slot, item.holder
+        slot += 1
+
+
+def is_dead(item: SlotItem, described: Mapping[str, InstanceRecord], now: float, gone_after: float) -> bool:
+    """Terminated, or unknown to EC2 long after its claim. Unknown right after a claim is not proof: EC2 is
+    eventually consistent, and a brand-new instance may not be visible yet."""
+    record = described.get(item.holder)
+    if record is not None:
+        return record.is_gone
+    return now - item.claimed_at > gone_after
+
+
+@dataclass
+class _Pool:
+    held: dict[int, SlotItem]
+    holders: dict[str, int]
+    dead: set[str] = field(default_factory=set)
+    trying: set[int] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class SlotAllocator:
+    """One batch's (or one sweep's) view of the pools it claims in; thread-safe."""
+
+    def __init__(
+        self,
+        fleet: Fleet,
+        table: str,
+        gone_after_seconds: float,
+        alive: Iterable[str] = (),
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._fleet = fleet
+        self._table = table
+        self._gone_after = gone_after_seconds
+        self._alive = set(alive)  # instances known to be live (the batch's own): never checked
+        self._clock = clock
+        self._pools: dict[str, _Pool] = {}
+        self._guard = threading.Lock()
+        self._liveness_checked = False
+
+    def known_alive(self, instance_ids: Iterable[str]) -> None:
+        with self._guard:
+            self._alive |= set(instance_ids)
+
+    def prepare(self, pools: Iterable[str]) -> None:
+        """Reads each pool once and checks the lowest holders' liveness in one DescribeInstances."""
+        for pool in sorted(set(pools)):
+            self._pool(pool)
+        self._check_liveness()
+
+    def slot_for(self, pool: str, instance_id: str) -> int:
+        """The instance's number in ``pool``: the one it holds, else the lowest it can claim."""
+        state = self._pool(pool)
+        if not self._liveness_checked:
+            self._check_liveness()
+        for _ in range(2):  # a second, fresh read of the pool when the first view ran out of luck
+            with state.lock:
+                if instance_id in state.holders:
+                    return state.holders[instance_id]
+            claimed = self._claim(pool, state, instance_id)
+            if claimed is not None:
+                return claimed
+            state = self._pool(pool, fresh=True)
+        raise PermanentNamingFailure(f"could not claim a slot in pool {pool!r}: every attempt lost to others")
+
+    def _claim(self, pool: str, state: _Pool, instance_id: str) -> int | None:
+        for _ in range(MAX_CLAIM_ATTEMPTS):
+            with state.lock:
+                slot, previous = next(claim_order(state.held, state.dead, state.trying))
+                state.trying.add(slot)
+            try:
+                outcome = self._fleet.claim_slot(self._table, pool, slot, instance_id, self._clock(), previous)
+            except Exception:
+                with state.lock:
+                    state.trying.discard(slot)  # not lost to anyone: the retry may try it again
+                raise
+            with state.lock:
+                if outcome.claimed:
+                    state.held[slot] = SlotItem(slot, instance_id, self._clock())
+                    state.holders[instance_id] = slot
+                    if previous is not None:
+                        state.holders.pop(previous, None)
+                        logger.info("slot taken over from a dead holder", extra={"slot": slot, "previous": previous})
+                    return slot
+                if outcome.already_holding is not None:
+                    state.trying.discard(slot)
+                    state.holders[instance_id] = outcome.already_holding
+                    return outcome.already_holding
+                # someone else claimed this number meanwhile: the next candidate is still the lowest we know
+        return None
+
+    def _pool(self, pool: str, fresh: bool = False) -> _Pool:
+        with self._guard:
+            state = self._pools.get(pool)
+            if state is None or fresh:
+                items = self._fleet.query_pool(self._table, pool)
+                state = _Pool(
+                    held={item.slot: item for item in items}, holders={item.holder: item.slot for item in items}
+                )
+                if fresh and pool in self._pools:
+                    state.dead = set(self._pools[pool].dead)
+                self._pools[pool] = state
+            return state
+
+    def _check_liveness(self) -> None:
+        """Holders of the lowest numbers, across the pools, in one DescribeInstances; the dead are marked."""
+        with self._guard:
+            if self._liveness_checked:
+                return
+            self._liveness_checked = True
+            items = sorted(
+                (
+                    item
+                    for state in self._pools.values()
+                    for item in state.held.values()
+                    if item.holder not in self._alive
+                ),
+                key=lambda item: item.slot,
+            )[:LIVENESS_CHECKS]
+        if not items:
+            return
+        described = self._fleet.describe(item.holder for item in items)
+        now = self._clock()
+        dead = {item.holder for item in items if is_dead(item, described, now, self._gone_after)}
+        with self._guard:
+            for state in self._pools.values():
+                state.dead |= dead

@@ -1,0 +1,210 @@
+"""The {slot} allocator against a model: any interleaving of claims, redeliveries and terminations keeps numbers
+unique among live instances and hands out the lowest free ones.
+
+The table and EC2 are in-memory doubles with DynamoDB's transaction semantics (a conditional write fails as a
+whole); tests/integration/test_slots.py runs the same allocator against the sandbox's DynamoDB.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from handler.errors import PermanentNamingFailure
+from handler.fleet import ClaimOutcome, InstanceRecord, SlotItem
+from handler.slots import SlotAllocator, claim_order
+
+POOL = "web-{slot}"
+PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+class Account:
+    """One DynamoDB table and EC2's view of the instances, with the calls made to them."""
+
+    def __init__(self) -> None:
+        self.slots: dict[tuple[str, int], SlotItem] = {}
+        self.holders: dict[tuple[str, str], int] = {}
+        self.states: dict[str, str] = {}
+        self.calls: list[str] = []
+
+    def launch(self, instance_id: str) -> None:
+        self.states[instance_id] = "pending"
+
+    def terminate(self, instance_id: str) -> None:
+        self.states[instance_id] = "terminated"
+
+    def live_slots(self, pool: str = POOL) -> dict[str, int]:
+        return {item.holder: slot for (p, slot), item in self.slots.items() if p == pool and self.live(item.holder)}
+
+    def live(self, instance_id: str) -> bool:
+        return self.states.get(instance_id) not in (None, "terminated")
+
+    # the Fleet methods the allocator uses
+    def query_pool(self, table: str, pool: str) -> list[SlotItem]:
+        self.calls.append("Query")
+        return [item for (p, _), item in sorted(self.slots.items()) if p == pool]
+
+    def claim_slot(
+        self, table: str, pool: str, slot: int, instance_id: str, now: float, previous: str | None
+    ) -> ClaimOutcome:
+        self.calls.append("TransactWriteItems")
+        current = self.slots.get((pool, slot))
+        slot_ok = current is None if previous is None else (current is not None and current.holder == previous)
+        held = self.holders.get((pool, instance_id))
+        if held is not None:
+            return ClaimOutcome(False, already_holding=held)
+        if not slot_ok:
+            return ClaimOutcome(False)
+        self.slots[(pool, slot)] = SlotItem(slot, instance_id, now)
+        self.holders[(pool, instance_id)] = slot
+        if previous is not None:
+            self.holders.pop((pool, previous), None)
+        return ClaimOutcome(True)
+
+    def describe(self, instance_ids: Iterable[str]) -> dict[str, InstanceRecord]:
+        self.calls.append("DescribeInstances")
+        return {
+            i: InstanceRecord(i, self.states[i], "10.0.0.1", "us-east-1a", {}, (), (), None)
+            for i in set(instance_ids)
+            if i in self.states
+        }
+
+
+def allocator(account: Account, alive: Iterable[str] = ()) -> SlotAllocator:
+    return SlotAllocator(account, "slots", gone_after_seconds=300, alive=alive, clock=lambda: 1_000_000.0)  # type: ignore[arg-type]
+
+
+def test_the_first_claims_of_a_pool_are_one_two_three() -> None:
+    account = Account()
+    batch = allocator(account)
+    for instance in ("i-a", "i-b", "i-c"):
+        account.launch(instance)
+    assert [batch.slot_for(POOL, i) for i in ("i-a", "i-b", "i-c")] == [1, 2, 3]
+
+
+def test_an_instance_that_holds_a_number_gets_it_again() -> None:
+    # GIVEN an instance that claimed 1 in an earlier batch
+    account = Account()
+    account.launch("i-a")
+    allocator(account).slot_for(POOL, "i-a")
+    # WHEN its message is redelivered to another batch THEN it gets 1 again, with no write
+    account.calls.clear()
+    assert allocator(account).slot_for(POOL, "i-a") == 1
+    assert "TransactWriteItems" not in account.calls
+
+
+def test_the_common_case_costs_at_most_two_dynamodb_calls_per_instance() -> None:
+    # GIVEN a batch of ten launches into one pool, nobody else claiming
+    account = Account()
+    instances = [f"i-{n:02d}" for n in range(10)]
+    for instance in instances:
+        account.launch(instance)
+    batch = allocator(account, alive=instances)
+    batch.prepare([POOL])
+    for instance in instances:
+        batch.slot_for(POOL, instance)
+    # THEN one Query for the pool and one transaction per instance; no liveness check of the batch's own
+    assert account.calls.count("Query") == 1
+    assert account.calls.count("TransactWriteItems") == 10
+    assert len([c for c in account.calls if c != "DescribeInstances"]) <= 2 * len(instances)
+
+
+def test_numbers_of_terminated_instances_are_taken_over_lowest_first() -> None:
+    # GIVEN five numbered instances, of which 2 and 4 terminated
+    account = Account()
+    first = [f"i-{n}" for n in range(1, 6)]
+    for instance in first:
+        account.launch(instance)
+        allocator(account).slot_for(POOL, instance)
+    account.terminate("i-2")
+    account.terminate("i-4")
+    # WHEN three new instances are numbered
+    later = ["i-new1", "i-new2", "i-new3"]
+    for instance in later:
+        account.launch(instance)
+    batch = allocator(account, alive=later)
+    batch.prepare([POOL])
+    # THEN they get 2, 4 and 6
+    assert [batch.slot_for(POOL, i) for i in later] == [2, 4, 6]
+
+
+def test_claim_order_skips_live_holders_and_numbers_in_flight() -> None:
+    held = {1: SlotItem(1, "a", 0), 2: SlotItem(2, "dead", 0), 4: SlotItem(4, "b", 0)}
+    order = claim_order(held, {"dead"}, skip=[3])
+    assert [next(order) for _ in range(3)] == [(2, "dead"), (5, None), (6, None)]
+
+
+def test_an_allocator_that_keeps_losing_says_so() -> None:
+    class AlwaysTaken(Account):
+        def claim_slot(self, *args: object) -> ClaimOutcome:  # type: ignore[override]
+            return ClaimOutcome(False)
+
+    account = AlwaysTaken()
+    account.launch("i-a")
+    with pytest.raises(PermanentNamingFailure, match="every attempt lost"):
+        allocator(account).slot_for(POOL, "i-a")
+
+
+# --------------------------------------------------------------------------- the model
+
+
+@st.composite
+def schedules(draw: st.DrawFn) -> list[tuple[list[list[str]], list[int], list[str]]]:
+    """Rounds: concurrent batches (each a list of launches and redeliveries), the order their claims run
+    in, and the instances terminated after the round."""
+    rounds = []
+    launched: list[str] = []
+    for round_number in range(draw(st.integers(1, 5))):
+        batches: list[list[str]] = []
+        for batch_number in range(draw(st.integers(1, 3))):
+            new = [f"i-{round_number}-{batch_number}-{n}" for n in range(draw(st.integers(0, 4)))]
+            redelivered = draw(st.lists(st.sampled_from(launched), max_size=2, unique=True)) if launched else []
+            batches.append(new + redelivered)
+            launched += new
+        claims = [b for b, batch in enumerate(batches) for _ in batch]
+        order = draw(st.permutations(claims))
+        terminated = draw(st.lists(st.sampled_from(launched), max_size=3, unique=True)) if launched else []
+        rounds.append((batches, list(order), terminated))
+    return rounds
+
+
+@PROPERTY
+@given(schedules())
+def test_any_interleaving_keeps_numbers_unique_and_lowest(rounds: list) -> None:
+    account = Account()
+    for batches, order, terminated in rounds:
+        for batch in batches:
+            for instance in batch:
+                if instance not in account.states:
+                    account.launch(instance)
+        # every batch of the round reads the pools before any of them claims: the stalest views possible
+        live_before = account.live_slots()
+        free_before = _free_numbers(account, live_before)
+        # a batch knows its own live instances (described at its start); a terminated one is never numbered
+        allocators = [allocator(account, alive=[i for i in batch if account.live(i)]) for batch in batches]
+        for batch_allocator in allocators:
+            batch_allocator.prepare([POOL])
+        pending = [list(batch) for batch in batches]
+        for b in order:
+            instance = pending[b].pop(0)
+            if not account.live(instance):
+                continue  # the queue path stops at InstanceGone before any claim
+            slot = allocators[b].slot_for(POOL, instance)
+            # an instance already numbered keeps its number
+            assert live_before.get(instance, slot) == slot
+        # THEN no two live instances share a number
+        live_after = account.live_slots()
+        assert len(set(live_after.values())) == len(live_after)
+        # AND the newcomers of the round got exactly the lowest numbers that were free when it began
+        newcomers = {i: s for i, s in live_after.items() if i not in live_before}
+        assert sorted(newcomers.values()) == free_before[: len(newcomers)]
+        for instance in terminated:
+            account.terminate(instance)
+
+
+def _free_numbers(account: Account, live: dict[str, int]) -> list[int]:
+    taken = set(live.values())
+    return [n for n in range(1, len(account.slots) + 50) if n not in taken]
