@@ -22,6 +22,11 @@ BREAKER_WINDOW = timedelta(hours=1)
 MAX_TAG_VALUE_LENGTH = 256
 
 
+def reason_tag_value(reason: str) -> str:
+    """A reason as a tag value can hold it (the characters tags allow, at most 256)."""
+    return replace_invalid_chars(reason)[:MAX_TAG_VALUE_LENGTH].strip(" -") or "unknown"
+
+
 class FailurePolicy:
     def __init__(self, settings: Settings, fleet: Fleet, metrics: EphemeralMetrics) -> None:
         self._settings = settings
@@ -30,7 +35,7 @@ class FailurePolicy:
 
     def mark(self, instance_id: str, reason: str) -> None:
         """The reason tag; best effort: the lifecycle result matters more than the tag."""
-        value = replace_invalid_chars(reason)[:MAX_TAG_VALUE_LENGTH].strip(" -") or "unknown"
+        value = reason_tag_value(reason)
         try:
             self._fleet.create_tags([instance_id], {FAILURE_TAG_KEY: value})
         except (TransientAwsError, InstanceNotVisible) as error:

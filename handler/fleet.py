@@ -99,6 +99,15 @@ class HookRecord:
 
 
 @dataclass(frozen=True)
+class GroupRecord:
+    """An Auto Scaling group as DescribeAutoScalingGroups reports it: its instances and their lifecycle state."""
+
+    name: str
+    instances: tuple[tuple[str, str], ...]  # (instance id, lifecycle state)
+    has_warm_pool: bool
+
+
+@dataclass(frozen=True)
 class SlotItem:
     """One number of a {slot} pool and the instance holding it (handler/slots.py)."""
 
@@ -255,6 +264,55 @@ class Fleet:
             LifecycleActionToken=token,
             LifecycleActionResult=result,
         )
+
+    def complete_by_instance(self, asg_name: str, hook_name: str, instance_id: str, result: str) -> None:
+        """For the sweep, which holds no token: the instance's open action on this hook (there is one at most)."""
+        self._lifecycle_call(
+            "complete_lifecycle_action",
+            AutoScalingGroupName=asg_name,
+            LifecycleHookName=hook_name,
+            InstanceId=instance_id,
+            LifecycleActionResult=result,
+        )
+
+    def groups(self, names: Sequence[str] = ()) -> list[GroupRecord]:
+        """Every group of the Region (or the named ones): one DescribeAutoScalingGroups page per 100 groups."""
+        found: list[GroupRecord] = []
+        token: str | None = None
+        while True:
+            params: dict[str, Any] = {"MaxRecords": 100}
+            if names:
+                params["AutoScalingGroupNames"] = list(names)
+            if token:
+                params["NextToken"] = token
+            page = _call(lambda params=params: self._autoscaling.describe_auto_scaling_groups(**params))
+            for group in page.get("AutoScalingGroups", []):
+                found.append(
+                    GroupRecord(
+                        name=group["AutoScalingGroupName"],
+                        instances=tuple(
+                            (i["InstanceId"], i.get("LifecycleState", "")) for i in group.get("Instances", [])
+                        ),
+                        has_warm_pool=bool(group.get("WarmPoolConfiguration")),
+                    )
+                )
+            token = page.get("NextToken")
+            if not token:
+                return found
+
+    def warm_pool_instances(self, group: str) -> list[tuple[str, str]]:
+        """(instance id, lifecycle state) of the group's warm pool (DescribeWarmPool, paginated)."""
+        found: list[tuple[str, str]] = []
+        token: str | None = None
+        while True:
+            params: dict[str, Any] = {"AutoScalingGroupName": group}
+            if token:
+                params["NextToken"] = token
+            page = _call(lambda params=params: self._autoscaling.describe_warm_pool(**params))
+            found += [(i["InstanceId"], i.get("LifecycleState", "")) for i in page.get("Instances", [])]
+            token = page.get("NextToken")
+            if not token:
+                return found
 
     def heartbeat(self, asg_name: str, hook_name: str, token: str) -> None:
         self._lifecycle_call(

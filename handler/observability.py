@@ -32,6 +32,9 @@ class Metric(StrEnum):
     SUBSCRIPTION_CONFIRMATIONS = "SubscriptionConfirmations"
     NAME_COLLISIONS = "NameCollisions"
     NAMING_CIRCUIT_OPEN = "NamingCircuitOpen"
+    SWEEP_INSTANCES_NAMED = "SweepInstancesNamed"
+    SWEEP_ACTIONS_RELEASED = "SweepActionsReleased"
+    NAME_DRIFT = "NameDrift"
     NAMING_SECONDS = "NamingSeconds"
     HOOK_TO_COMPLETE_SECONDS = "HookToCompleteSeconds"
 
