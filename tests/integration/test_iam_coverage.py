@@ -7,7 +7,7 @@ from typing import Any
 
 from cli.cfn_template import load_template
 from sandbox import Sandbox
-from tests.integration.conftest import context, expected_name, group_instances, scale_out
+from tests.support.world import context, expected_name, group_instances, scale_out
 
 # Calls the function makes itself; SQS consume actions are made by Lambda's trigger with the same role.
 HANDLER_SERVICES = ("ec2", "autoscaling")

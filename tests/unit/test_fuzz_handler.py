@@ -22,8 +22,8 @@ from handler.config import load_settings
 from handler.fleet import ActionNotActive, InstanceRecord
 from handler.namer import Namer
 from handler.observability import new_metrics
-from sandbox.trigger import LambdaContext
-from tests.unit import factories as f
+from sandbox.lambda_context import LambdaContext
+from tests.support import events as f
 
 GOOD_TAGS = {"Region": "vg", "App": "store", "Layer": "web", "Env": "release", "Group": "a"}
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

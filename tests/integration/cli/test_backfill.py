@@ -7,7 +7,7 @@ import sys
 
 from sandbox.faults import EC2_CREATE_TAGS, BucketSpec
 from tests.integration.cli.conftest import launch_unhooked, names, without_hook
-from tests.integration.conftest import expected_name, group_instances
+from tests.support.world import expected_name, group_instances
 
 
 def test_dry_run_lists_the_changes_and_writes_nothing(sandbox, world, cli):
