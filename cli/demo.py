@@ -156,7 +156,7 @@ def _lifecycle_states(aws: dict[str, Any], world: World) -> dict[str, str]:
 
 def _rows(aws: dict[str, Any], world: World, released: dict[str, float]) -> list[InstanceRow]:
     states = _lifecycle_states(aws, world)
-    rows = []
+    rows: list[InstanceRow] = []
     if not states:
         return rows
     reservations = aws["ec2"].describe_instances(InstanceIds=sorted(states))["Reservations"]
