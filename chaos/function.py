@@ -73,9 +73,9 @@ class KillSwitch:
 
 def lifecycle_completer(handler: Handler) -> Any | None:
     """The object of a freshly initialised handler module whose ``complete`` calls
-    CompleteLifecycleAction: the module global ``namer``'s ``fleet``. None if the module has none."""
+    CompleteLifecycleAction: the module global ``fleet`` (a ``handler.fleet.Fleet``). None if there is none."""
     module_globals: dict[str, Any] = getattr(inspect.unwrap(handler), "__globals__", {})
-    return getattr(module_globals.get("namer"), "fleet", None)
+    return module_globals.get("fleet")
 
 
 def handler_factory(env: Mapping[str, str], deliveries: Deliveries, kill: KillSwitch | None) -> Callable[[], Handler]:

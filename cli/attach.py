@@ -33,10 +33,10 @@ Instances already running get no message; run 'asg-namer backfill --asg NAME' fo
 """
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Any, help_text: str) -> None:
     parser = subparsers.add_parser(
         "attach",
-        help="put the launch lifecycle hook on an existing Auto Scaling group",
+        help=help_text,
         description=__doc__,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,

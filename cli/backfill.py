@@ -34,10 +34,10 @@ OUTER_ROUNDS = 8  # rounds of (botocore's adaptive retries + our backoff) before
 MAX_BACKOFF_SECONDS = 20.0
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Any, help_text: str) -> None:
     parser = subparsers.add_parser(
         "backfill",
-        help="name the instances a group already runs (asks first unless --yes)",
+        help=help_text,
         description=__doc__,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,

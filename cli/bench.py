@@ -20,10 +20,10 @@ from cli.common import UsageError
 DEFAULT_OUT_DIR = Path("bench-results")
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Any, help_text: str) -> None:
     parser = subparsers.add_parser(
         "bench",
-        help="benchmark release time of a scale-out against the throttling floor and a naive baseline",
+        help=help_text,
         description=__doc__,
         epilog="examples: asg-namer bench --quick\n          asg-namer bench --sizes 10,100,1000 --rate-scale 1",
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -23,11 +23,11 @@ if TYPE_CHECKING:
     from chaos.report import ChaosReport
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Any, help_text: str) -> None:
     fault_lines = "\n".join(f"  {f.name:<26} {f.description}" for f in FAULTS)
     parser = subparsers.add_parser(
         "chaos",
-        help="run the fault suite on the embedded local AWS and check its invariants",
+        help=help_text,
         description=f"{__doc__}\nfaults:\n{fault_lines}",
         epilog="examples:\n  asg-namer chaos --seed 7\n  asg-namer chaos --soak --json soak.json\n"
         "  asg-namer chaos --faults throttling,poison --instances 20",

@@ -9,6 +9,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from handler.fleet import Fleet
+
 EXIT_OK = 0
 EXIT_FAILURES = 1
 EXIT_USAGE = 2
@@ -43,6 +45,7 @@ class Aws:
             raise UsageError("no AWS Region: pass --region or set AWS_DEFAULT_REGION")
         self._config = Config(retries={"mode": "adaptive", "max_attempts": 10})
         self._clients: dict[str, Any] = {}
+        self._fleet: Fleet | None = None
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Aws:
@@ -55,6 +58,12 @@ class Aws:
     @property
     def endpoint_url(self) -> str | None:
         return os.environ.get("AWS_ENDPOINT_URL")
+
+    def fleet(self) -> Fleet:
+        """EC2 and Auto Scaling reads and writes through the same code the Lambda runs, with this session."""
+        if self._fleet is None:
+            self._fleet = Fleet(self._config, session=self.session)
+        return self._fleet
 
     def client(self, service: str) -> Any:
         if service not in self._clients:

@@ -31,10 +31,10 @@ class InstanceRow:
     released_after: float | None
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Any, help_text: str) -> None:
     parser = subparsers.add_parser(
         "demo",
-        help="scale out a group on the embedded local AWS and watch every instance get named",
+        help=help_text,
         description=__doc__,
         epilog="example: asg-namer demo --instances 20",
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -35,10 +35,10 @@ examples:
 """
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Any, help_text: str) -> None:
     parser = subparsers.add_parser(
         "deploy",
-        help="package, upload and deploy the CloudFormation stack (change set, wait, outputs)",
+        help=help_text,
         description=__doc__,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -195,7 +195,9 @@ class Deployer:
             raise CliError(f"stack {self.stack} is {status}; wait for it to finish and deploy again")
         change_type = "CREATE" if stack is None or status == "REVIEW_IN_PROGRESS" else "UPDATE"
         previous = {p["ParameterKey"] for p in (stack or {}).get("Parameters", [])}
-        parameters = [{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(params.items())]
+        parameters: list[dict[str, str | bool]] = [
+            {"ParameterKey": k, "ParameterValue": v} for k, v in sorted(params.items())
+        ]
         if change_type == "UPDATE":
             parameters += [
                 {"ParameterKey": name, "UsePreviousValue": True}

@@ -1,10 +1,13 @@
-"""Read-only AWS lookups the operator commands share: groups, instances, stacks, queues and templates."""
+"""Read-only lookups the operator commands share: groups, hooks, stacks, queues and the template to use.
+
+Instances are read through handler.fleet.Fleet (``Aws.fleet()``), the same code the Lambda uses.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,15 +16,14 @@ from botocore.exceptions import ClientError
 from cli.common import Aws, CliError, UsageError
 from handler.naming import (
     DEFAULT_TEMPLATE,
-    InstanceFacts,
     NameTemplate,
     TemplateError,
+    TemplateSource,
     compile_template,
-    template_from_metadata,
+    resolve_template,
 )
 
 LAUNCH_TRANSITION = "autoscaling:EC2_INSTANCE_LAUNCHING"
-DESCRIBE_CHUNK = 200  # instance ids per DescribeInstances filter (the handler uses the same size)
 
 # Output keys of infra/cloudformation.yaml (first in each tuple); later spellings are tolerated.
 QUEUE_ARN_KEYS = ("QueueArn", "NotificationQueueArn")
@@ -47,36 +49,6 @@ def launch_hooks(aws: Aws, asg_name: str) -> list[dict[str, Any]]:
     return [h for h in hooks if h.get("LifecycleTransition") == LAUNCH_TRANSITION]
 
 
-def describe_instances(aws: Aws, instance_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """One DescribeInstances per 200 ids, with an instance-id filter so one unknown id fails nothing."""
-    wanted = sorted(set(instance_ids))
-    found: dict[str, dict[str, Any]] = {}
-    paginator = aws.client("ec2").get_paginator("describe_instances")
-    for start in range(0, len(wanted), DESCRIBE_CHUNK):
-        chunk = wanted[start : start + DESCRIBE_CHUNK]
-        pages = paginator.paginate(Filters=[{"Name": "instance-id", "Values": chunk}]).build_full_result()
-        for reservation in pages.get("Reservations", []):
-            for instance in reservation.get("Instances", []):
-                found[instance["InstanceId"]] = instance
-    return found
-
-
-def tags_of(instance: Mapping[str, Any]) -> dict[str, str]:
-    return {tag["Key"]: tag.get("Value", "") for tag in instance.get("Tags", [])}
-
-
-def facts(instance: Mapping[str, Any], asg_name: str, region: str) -> InstanceFacts:
-    """The same facts the handler renders a name from."""
-    return InstanceFacts(
-        instance_id=instance["InstanceId"],
-        private_ip=instance.get("PrivateIpAddress") or None,
-        tags=tags_of(instance),
-        az=instance.get("Placement", {}).get("AvailabilityZone") or None,
-        asg_name=asg_name,
-        region=region,
-    )
-
-
 @dataclass(frozen=True)
 class ChosenTemplate:
     template: NameTemplate
@@ -91,24 +63,26 @@ def parse_template(text: str, where: str = "--name-template") -> NameTemplate:
 
 
 def choose_template(aws: Aws, asg_name: str, explicit: str | None) -> ChosenTemplate:
-    """The template the handler would use: --name-template, else the launch hook's metadata, else
-    NAME_TEMPLATE from the environment, else the default."""
-    if explicit is not None:
-        return ChosenTemplate(parse_template(explicit), "--name-template")
-    for hook in launch_hooks(aws, asg_name):
+    """The template the handler would use, by handler.naming.resolve_template: --name-template, else the
+    launch hook's metadata, else NAME_TEMPLATE from the environment, else the default."""
+    env = os.environ.get("NAME_TEMPLATE")
+    configured = parse_template(env, "NAME_TEMPLATE") if env else compile_template(DEFAULT_TEMPLATE)
+    configured_source = "NAME_TEMPLATE" if env else "the default template"
+    chosen = parse_template(explicit) if explicit is not None else None
+    hooks = [] if chosen is not None else launch_hooks(aws, asg_name)
+    for hook in hooks:
         try:
-            text = template_from_metadata(hook.get("NotificationMetadata"))
+            resolved = resolve_template(hook.get("NotificationMetadata"), configured, chosen)
         except TemplateError as error:
             raise CliError(
                 f"hook {hook['LifecycleHookName']!r} carries a bad template ({error}); fix it with"
                 " 'asg-namer attach --name-template ...' or pass --name-template"
             ) from None
-        if text is not None:
-            return ChosenTemplate(compile_template(text), f"metadata of hook {hook['LifecycleHookName']!r}")
-    env = os.environ.get("NAME_TEMPLATE")
-    if env:
-        return ChosenTemplate(parse_template(env, "NAME_TEMPLATE"), "NAME_TEMPLATE")
-    return ChosenTemplate(compile_template(DEFAULT_TEMPLATE), "the default template")
+        if resolved.source is TemplateSource.HOOK_METADATA:
+            return ChosenTemplate(resolved.template, f"metadata of hook {hook['LifecycleHookName']!r}")
+    resolved = resolve_template(None, configured, chosen)
+    source = "--name-template" if resolved.source is TemplateSource.EXPLICIT else configured_source
+    return ChosenTemplate(resolved.template, source)
 
 
 def stack_outputs(aws: Aws, stack: str) -> dict[str, str]:

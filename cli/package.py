@@ -148,10 +148,10 @@ def build(output: Path = DEFAULT_OUTPUT, with_boto3: bool = False, root: Path = 
     return Artifact(output, len(data), hashlib.sha256(data).hexdigest(), distributions, len(files))
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser], help_text: str) -> None:
     parser = subparsers.add_parser(
         "package",
-        help="build dist/lambda.zip, the Lambda artifact (deterministic, pure Python)",
+        help=help_text,
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Example: asg-namer package --output dist/lambda.zip",
@@ -171,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="asg-namer")
-    register(parser.add_subparsers(dest="command", required=True))
+    register(parser.add_subparsers(dest="command", required=True), "build dist/lambda.zip")
     args = parser.parse_args(["package", *(sys.argv[1:] if argv is None else argv)])
     try:
         return run(args)

@@ -51,10 +51,10 @@ def add_template_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Any, help_text: str) -> None:
     parser = subparsers.add_parser(
         "preview",
-        help="show the name every instance of a group would get (writes nothing)",
+        help=help_text,
         description=__doc__,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -73,7 +73,7 @@ def plan(aws: Aws, asg_name: str, template: NameTemplate, tag_key: str) -> list[
         for i in group.get("Instances", [])
         if not i.get("LifecycleState", "").startswith(SKIPPED_LIFECYCLE_PREFIXES)
     }
-    described = lookup.describe_instances(aws, states)
+    described = aws.fleet().describe(states)
     planned = []
     for instance_id in sorted(states):
         instance = described.get(instance_id)
@@ -82,17 +82,18 @@ def plan(aws: Aws, asg_name: str, template: NameTemplate, tag_key: str) -> list[
                 PlannedName(instance_id, states[instance_id], None, None, None, "EC2 does not know this instance")
             )
             continue
-        current = lookup.tags_of(instance).get(tag_key)
-        ec2_state = instance.get("State", {}).get("Name", "unknown")
-        ip = instance.get("PrivateIpAddress") or None
-        if ec2_state not in LIVE_EC2_STATES:
-            planned.append(PlannedName(instance_id, states[instance_id], ip, current, None, f"instance is {ec2_state}"))
+        current = instance.tags.get(tag_key)
+        if instance.state not in LIVE_EC2_STATES:
+            problem = f"instance is {instance.state}"
+            planned.append(PlannedName(instance_id, states[instance_id], instance.private_ip, current, None, problem))
             continue
-        result = template.render(lookup.facts(instance, asg_name, aws.region))
+        result = template.render(instance.facts(asg_name, aws.region))
         if isinstance(result, str):
-            planned.append(PlannedName(instance_id, states[instance_id], ip, current, result, None))
+            planned.append(PlannedName(instance_id, states[instance_id], instance.private_ip, current, result, None))
         else:
-            planned.append(PlannedName(instance_id, states[instance_id], ip, current, None, result.reason))
+            planned.append(
+                PlannedName(instance_id, states[instance_id], instance.private_ip, current, None, result.reason)
+            )
     return planned
 
 

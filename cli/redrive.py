@@ -43,10 +43,10 @@ SUMMARY_LINES = 50
 SUMMARY_MAX = 1000  # messages looked at for the summary; the move itself has no such cap
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Any, help_text: str) -> None:
     parser = subparsers.add_parser(
         "redrive",
-        help="summarise the dead-letter queue, then move its messages back to the source queue",
+        help=help_text,
         description=__doc__,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -6,10 +6,10 @@ import argparse
 from typing import Any
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Any, help_text: str) -> None:
     parser = subparsers.add_parser(
         "sandbox",
-        help="serve the embedded local AWS on 127.0.0.1",
+        help=help_text,
         description=__doc__,
         epilog="example: asg-namer sandbox --port 5000   # then export the AWS_ENDPOINT_URL line it prints",
         formatter_class=argparse.RawDescriptionHelpFormatter,

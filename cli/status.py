@@ -29,10 +29,10 @@ PENDING_WAIT = "Pending:Wait"
 METRIC_WINDOW = timedelta(minutes=15)
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Any, help_text: str) -> None:
     parser = subparsers.add_parser(
         "status",
-        help="instances in Pending:Wait, queue and DLQ depth, age of the oldest message",
+        help=help_text,
         description=__doc__,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -99,11 +99,12 @@ def _group_status(aws: Aws, asg_name: str) -> str | None:
     if not hooks:
         print(f"  no launch hook: new instances are not named (asg-namer attach --asg {asg_name} ...)")
     if waiting:
-        described = lookup.describe_instances(aws, waiting)
+        described = aws.fleet().describe(waiting)
         now = datetime.now(UTC)
         rows = []
         for instance_id in waiting:
-            launched = described.get(instance_id, {}).get("LaunchTime")
+            known = described.get(instance_id)
+            launched = known.launch_time if known is not None else None
             rows.append((-(now - launched).total_seconds() if launched else 0.0, instance_id, launched))
         print(f"  {'instance':<21} waiting for")
         for _, instance_id, launched in sorted(rows):

@@ -2,23 +2,8 @@
 
 A misconfigured function should fail at its first cold start with one message naming every bad
 variable, not fail record by record later (and release instances with a default result nobody chose).
-An unset or empty variable takes its default. ``VARIABLES`` is the table the README renders:
-
-| Variable | Default | Meaning |
-| --- | --- | --- |
-| NAME_TEMPLATE | {tag:Region}-{tag:App}-{tag:Layer}-{tag:Env}-{tag:Group}-{ip3}-{ip4} | name template |
-| NAME_TAG_KEY | Name | tag key the name is written to |
-| FAILURE_RESULT | ABANDON | lifecycle result when an instance cannot be named |
-| TAG_ATTACHED | false | also tag the instance's volumes and network interfaces |
-| MAX_WORKERS | 8 | records worked on concurrently within a batch (1..64) |
-| TIME_MARGIN_SECONDS | 25 | stop starting work this long before the deadline; covers one call with its retries |
-| GONE_AFTER_SECONDS | 300 | InvalidInstanceID.NotFound for an older message means the instance is gone |
-| IP_WAIT_MAX_SECONDS | 60 | cap on waiting for a private IP within one invocation |
-| AWS_RETRY_MODE | adaptive | botocore retry mode: adaptive (client-side rate limiting), standard or legacy |
-| AWS_MAX_ATTEMPTS | 3 | botocore total attempts per call, first one included (1..20) |
-| POWERTOOLS_SERVICE_NAME | asg-namer | service name in logs and metrics |
-| POWERTOOLS_METRICS_NAMESPACE | AsgNamer | CloudWatch metrics namespace |
-| AWS_REGION, AWS_DEFAULT_REGION | (none) | Region used in names when the message carries none |
+An unset or empty variable takes its default. ``VARIABLES`` is the one list of variables: the README's
+configuration table is checked against it (tests/unit/test_readme.py).
 """
 
 from __future__ import annotations
@@ -65,7 +50,11 @@ VARIABLES: tuple[Variable, ...] = (
         "stop starting work this long before the invocation's deadline (>= 1); covers one AWS call with its retries",
     ),
     Variable("GONE_AFTER_SECONDS", "300", "InvalidInstanceID.NotFound for an older message means the instance is gone"),
-    Variable("IP_WAIT_MAX_SECONDS", "60", "cap on waiting for a private IP within one invocation (>= 0)"),
+    Variable(
+        "IP_WAIT_MAX_SECONDS",
+        "60",
+        "cap on waiting within one invocation for a private IP or for EC2 to see the instance (>= 0)",
+    ),
     Variable(
         "AWS_RETRY_MODE", "adaptive", "botocore retry mode: adaptive (client-side rate limiting), standard or legacy"
     ),

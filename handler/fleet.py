@@ -11,6 +11,9 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
+from handler.config import Settings
+from handler.naming import InstanceFacts
+
 # EC2 accepts at most 200 values in one filter.
 DESCRIBE_CHUNK = 200
 _THROTTLING_CODES = frozenset(
@@ -57,6 +60,17 @@ class InstanceRecord:
     def is_gone(self) -> bool:
         return self.state in _GONE_STATES
 
+    def facts(self, asg_name: str | None, region: str | None) -> InstanceFacts:
+        """What a template renders from: the same mapping for the handler, the sweep and the CLI."""
+        return InstanceFacts(
+            instance_id=self.instance_id,
+            private_ip=self.private_ip,
+            tags=self.tags,
+            az=self.availability_zone or None,
+            asg_name=asg_name,
+            region=region,
+        )
+
 
 def client_config(retries: dict[str, Any], max_pool_connections: int) -> Config:
     """Explicit retry mode (never botocore's implicit default) and short timeouts.
@@ -74,12 +88,20 @@ def client_config(retries: dict[str, Any], max_pool_connections: int) -> Config:
 
 
 class Fleet:
-    """EC2 and Auto Scaling as the handler uses them; boto3 errors become the three exceptions above."""
+    """EC2 and Auto Scaling as the handler and the CLI use them; boto3 errors become the three exceptions above.
 
-    def __init__(self, config: Config, region: str | None = None) -> None:
-        session = boto3.session.Session(region_name=region)
+    The CLI passes its own session (``--profile``); the Lambda builds one from the environment.
+    """
+
+    def __init__(self, config: Config, region: str | None = None, session: boto3.session.Session | None = None) -> None:
+        session = session or boto3.session.Session(region_name=region)
         self._ec2 = session.client("ec2", config=config)
         self._autoscaling = session.client("autoscaling", config=config)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Fleet:
+        """The function's clients: its retry policy, and a connection pool as wide as the record pool."""
+        return cls(client_config(settings.retries, max_pool_connections=settings.max_workers * 2), settings.region)
 
     def describe(self, instance_ids: Iterable[str]) -> dict[str, InstanceRecord]:
         """One DescribeInstances per 200 ids; ids EC2 does not know are simply absent from the result.

@@ -16,6 +16,7 @@ outcome: MissingIp is transient (wait, render again), MissingTag and InvalidName
 
 from __future__ import annotations
 
+import enum
 import functools
 import json
 from collections.abc import Mapping
@@ -281,15 +282,22 @@ def _check_literals(text: str, parts: list[_Literal | _Placeholder]) -> None:
         raise TemplateError("template ends with whitespace", len(text) - 1)
 
 
-def template_from_metadata(metadata: str | None) -> str | None:
-    """The per-ASG template in hook metadata, or None; TemplateError when the key holds a bad template."""
+def template_from_metadata(metadata: str | Mapping[str, object] | None) -> str | None:
+    """The per-group template in hook metadata, or None; TemplateError when the key holds a bad template.
+
+    Metadata arrives as a JSON string (direct and SNS notifications, DescribeLifecycleHooks) or, in
+    EventBridge events, already as a JSON object (an empty one too): both are read the same way.
+    """
     if not metadata:
         return None
-    try:
-        data = json.loads(metadata)
-    except (ValueError, RecursionError):
-        return None
-    if not isinstance(data, dict) or NOTIFICATION_METADATA_TEMPLATE_KEY not in data:
+    if isinstance(metadata, str):
+        try:
+            data: object = json.loads(metadata)
+        except (ValueError, RecursionError):
+            return None
+    else:
+        data = metadata
+    if not isinstance(data, Mapping) or NOTIFICATION_METADATA_TEMPLATE_KEY not in data:
         return None
     text = data[NOTIFICATION_METADATA_TEMPLATE_KEY]
     where = f"NotificationMetadata key {NOTIFICATION_METADATA_TEMPLATE_KEY!r}"
@@ -302,3 +310,34 @@ def template_from_metadata(metadata: str | None) -> str | None:
         error.position = exc.position
         raise error from None
     return text
+
+
+class TemplateSource(enum.Enum):
+    """Where a group's template came from, in the order they are tried."""
+
+    EXPLICIT = "explicit"  # the operator's --name-template
+    HOOK_METADATA = "hook metadata"  # the group's launch hook, key asg-namer:name-template
+    CONFIGURED = "configured"  # NAME_TEMPLATE, else the default
+
+
+@dataclass(frozen=True)
+class ResolvedTemplate:
+    template: NameTemplate
+    source: TemplateSource
+
+
+def resolve_template(
+    hook_metadata: str | Mapping[str, object] | None,
+    configured: NameTemplate,
+    explicit: NameTemplate | None = None,
+) -> ResolvedTemplate:
+    """The one order every caller uses (handler, sweep, CLI): explicit, hook metadata, then configured.
+
+    Raises TemplateError when the hook metadata names a template that does not compile.
+    """
+    if explicit is not None:
+        return ResolvedTemplate(explicit, TemplateSource.EXPLICIT)
+    override = template_from_metadata(hook_metadata)
+    if override is not None:
+        return ResolvedTemplate(compile_template(override), TemplateSource.HOOK_METADATA)
+    return ResolvedTemplate(configured, TemplateSource.CONFIGURED)

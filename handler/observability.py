@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 import sys
 import threading
 from enum import StrEnum
@@ -29,11 +28,11 @@ class Metric(StrEnum):
     MALFORMED_MESSAGES = "MalformedMessages"
     TEST_NOTIFICATIONS = "TestNotifications"
     NON_LAUNCH_TRANSITIONS = "NonLaunchTransitions"
-    IP_WAIT_SECONDS = "IpWaitSeconds"
+    NAMING_SECONDS = "NamingSeconds"
     HOOK_TO_COMPLETE_SECONDS = "HookToCompleteSeconds"
 
 
-SECONDS_METRICS = frozenset({Metric.IP_WAIT_SECONDS, Metric.HOOK_TO_COMPLETE_SECONDS})
+SECONDS_METRICS = frozenset({Metric.NAMING_SECONDS, Metric.HOOK_TO_COMPLETE_SECONDS})
 
 
 class _CurrentStdout(io.TextIOBase):
@@ -49,9 +48,13 @@ class _CurrentStdout(io.TextIOBase):
         sys.stdout.flush()
 
 
-logger = Logger(
-    service=os.environ.get("POWERTOOLS_SERVICE_NAME") or DEFAULT_SERVICE, stream=cast("IO[str]", _CurrentStdout())
-)
+# The service name comes from the settings (use_service_name); the environment is read in config.py only.
+logger = Logger(service=DEFAULT_SERVICE, stream=cast("IO[str]", _CurrentStdout()))
+
+
+def use_service_name(service: str) -> None:
+    """Every log line carries the configured service name (POWERTOOLS_SERVICE_NAME, validated in config.py)."""
+    logger.append_keys(service=service)
 
 
 def new_metrics(namespace: str, service: str) -> EphemeralMetrics:

@@ -25,6 +25,10 @@ from tests.support.world import context, expected_name, group_instances, receive
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
+# Long enough that no record of a test that expects success can run out of time on a slow, loaded machine:
+# the deadline margin (TIME_MARGIN_SECONDS, 25 s) leaves the rest for waiting and retries.
+NO_DEADLINE = 600.0
+
 
 class Calls:
     """API calls made between two points of a test, read from the sandbox's journal."""
@@ -50,7 +54,7 @@ def test_a_batch_is_named_and_released_with_one_describe(sandbox, world, cold_st
     handler = cold_start()
     calls = Calls(sandbox)
     # WHEN the handler gets them as one batch
-    response = handler(received.event(), context())
+    response = handler(received.event(), context(NO_DEADLINE))
     # THEN the batch cost one DescribeInstances, one CreateTags and one completion per instance, no DeleteTags
     assert calls.count("DescribeInstances") == 1
     assert calls.count("CreateTags") == 5
@@ -74,7 +78,7 @@ def test_every_log_line_of_a_record_carries_the_lifecycle_identifiers(sandbox, w
     received = scale_out(sandbox, world, 1)
     body = received.bodies()[0]
     # WHEN it is handled
-    cold_start()(received.event(), context())
+    cold_start()(received.event(), context(NO_DEADLINE))
     # THEN each record-level log line names the instance, the group, the hook and the token
     lines = [line for line in logs.json_lines() if line.get("instance_id") == body["EC2InstanceId"]]
     assert lines, "no log line mentions the instance"
@@ -91,7 +95,7 @@ def test_test_notification_is_acknowledged_without_any_aws_call(sandbox, world, 
     calls = Calls(sandbox)
     event = sqs_event(sqs_record(test_notification(AutoScalingGroupName=world.asg_name)))
     # WHEN handled THEN acknowledged, counted, and EC2 / Auto Scaling were never called
-    assert failures(handler(event, context())) == []
+    assert failures(handler(event, context(NO_DEADLINE))) == []
     assert calls.services() <= {"sqs"}
     assert logs.metric_totals()["TestNotifications"] == 1
 
@@ -103,7 +107,7 @@ def test_a_malformed_body_fails_only_its_own_record(sandbox, world, cold_start, 
     event = received.event()
     event["Records"].insert(1, poison)
     # WHEN handled together
-    response = cold_start()(event, context())
+    response = cold_start()(event, context(NO_DEADLINE))
     # THEN only the poison record fails, with a log line saying why, and the others are released
     assert failures(response) == ["poison-1"]
     assert all(i["state"] == "InService" for i in group_instances(sandbox, world).values())
@@ -115,10 +119,10 @@ def test_a_duplicate_delivery_does_no_double_work(sandbox, world, cold_start, lo
     # GIVEN a message that was already handled once
     received = scale_out(sandbox, world, 1)
     handler = cold_start()
-    handler(received.event(), context())
+    handler(received.event(), context(NO_DEADLINE))
     calls = Calls(sandbox)
     # WHEN the same message is delivered again (at-least-once delivery)
-    response = handler(received.event(), context())
+    response = handler(received.event(), context(NO_DEADLINE))
     # THEN it is acknowledged, the name is not written again and the action counts as already completed
     assert failures(response) == []
     assert calls.count("CreateTags") == 0
@@ -138,7 +142,7 @@ def test_an_expired_token_is_acknowledged(sandbox, world, cold_start, logs) -> N
         LifecycleActionResult="CONTINUE",
     )
     # WHEN the handler gets the message
-    response = cold_start()(received.event(), context())
+    response = cold_start()(received.event(), context(NO_DEADLINE))
     # THEN the record is acknowledged, not retried forever
     assert failures(response) == []
     assert logs.metric_totals()["ActionAlreadyCompleted"] == 1
@@ -154,7 +158,7 @@ def test_a_missing_tag_completes_with_the_failure_result(
     received = scale_out(sandbox, world, 1)
     instance_id = received.bodies()[0]["EC2InstanceId"]
     # WHEN the handler cannot build a name
-    response = cold_start(FAILURE_RESULT=failure_result)(received.event(), context())
+    response = cold_start(FAILURE_RESULT=failure_result)(received.event(), context(NO_DEADLINE))
     # THEN the record is acknowledged and the action completed with the policy's result
     assert failures(response) == []
     assert logs.metric_totals()["NamingFailed"] == 1
@@ -176,12 +180,12 @@ def test_a_private_ip_assigned_late_is_waited_for(sandbox, world, cold_start, lo
     sandbox.controls.set_private_ip_delay(1.5)
     received = scale_out(sandbox, world, 3)
     # WHEN handled with enough time left
-    response = cold_start()(received.event(), context(30))
+    response = cold_start()(received.event(), context(NO_DEADLINE))
     # THEN every instance is named with its IP once it appeared, and the wait is measured
     assert failures(response) == []
     for facts in group_instances(sandbox, world).values():
         assert facts["name"] == expected_name(facts["ip"])
-    assert max(logs.metric_samples("IpWaitSeconds")) > 0
+    assert max(logs.metric_samples("NamingSeconds")) > 0
     assert sandbox.controls.stats()["ec2"]["private_ip_hidden"] > 0
 
 
@@ -205,7 +209,7 @@ def test_eventual_consistency_not_found_is_waited_out(sandbox, world, cold_start
     sandbox.controls.set_eventual_consistency(1.5)
     received = scale_out(sandbox, world, 2)
     # WHEN handled THEN both are named and released once EC2 sees them
-    assert failures(cold_start()(received.event(), context(30))) == []
+    assert failures(cold_start()(received.event(), context(NO_DEADLINE))) == []
     assert all(i["state"] == "InService" and i["name"] for i in group_instances(sandbox, world).values())
 
 
@@ -214,7 +218,7 @@ def test_throttled_create_tags_are_retried_until_named(sandbox, world, cold_star
     received = scale_out(sandbox, world, 6)
     sandbox.controls.set_throttling(buckets={EC2_CREATE_TAGS: BucketSpec(2, 2)})
     # WHEN six instances are named in one batch
-    response = cold_start()(received.event(), context(60))
+    response = cold_start()(received.event(), context(NO_DEADLINE))
     # THEN throttling happened and still every instance was named and released
     assert sandbox.controls.stats()["throttled"]["total"] > 0
     assert failures(response) == []
@@ -226,7 +230,7 @@ def test_server_errors_on_completion_are_retried(sandbox, world, cold_start, log
     received = scale_out(sandbox, world, 2)
     sandbox.controls.inject_error("autoscaling", "CompleteLifecycleAction", ErrorKind.HTTP500, count=4)
     # WHEN handled THEN the retries win and both instances are released
-    assert failures(cold_start()(received.event(), context(30))) == []
+    assert failures(cold_start()(received.event(), context(NO_DEADLINE))) == []
     assert all(i["state"] == "InService" for i in group_instances(sandbox, world).values())
 
 
@@ -245,7 +249,7 @@ def test_a_terminated_instance_is_gone_and_acknowledged(sandbox, world, cold_sta
     received = scale_out(sandbox, world, 1)
     sandbox.client("ec2").terminate_instances(InstanceIds=[received.bodies()[0]["EC2InstanceId"]])
     # WHEN handled THEN acknowledged and counted as gone
-    assert failures(cold_start()(received.event(), context())) == []
+    assert failures(cold_start()(received.event(), context(NO_DEADLINE))) == []
     assert logs.metric_totals()["InstancesGone"] == 1
 
 
@@ -255,7 +259,7 @@ def test_an_sns_envelope_is_handled_like_a_direct_message(sandbox, world, cold_s
     message = received.messages[0]
     event = sqs_event(sqs_record(sns_envelope(message["Body"]), message_id=message["MessageId"]))
     # WHEN handled THEN the instance is named and released
-    assert failures(cold_start()(event, context())) == []
+    assert failures(cold_start()(event, context(NO_DEADLINE))) == []
     facts = next(iter(group_instances(sandbox, world).values()))
     assert facts["state"] == "InService"
     assert facts["name"] == expected_name(facts["ip"])
@@ -272,7 +276,7 @@ def test_an_eventbridge_lifecycle_event_is_handled_like_a_direct_message(sandbox
         token=body["LifecycleActionToken"],
     )
     # WHEN handled THEN the instance is named and released
-    assert failures(cold_start()(sqs_event(sqs_record(event_body)), context())) == []
+    assert failures(cold_start()(sqs_event(sqs_record(event_body)), context(NO_DEADLINE))) == []
     facts = next(iter(group_instances(sandbox, world).values()))
     assert facts["state"] == "InService"
     assert facts["name"] == expected_name(facts["ip"])
@@ -284,7 +288,7 @@ def test_a_terminating_transition_is_acknowledged_and_left_alone(sandbox, world,
     calls = Calls(sandbox)
     body = lifecycle_body(asg_name=world.asg_name, transition="autoscaling:EC2_INSTANCE_TERMINATING")
     # WHEN handled THEN it is acknowledged with a warning and a metric, and nothing is called
-    assert failures(handler(sqs_event(sqs_record(body)), context())) == []
+    assert failures(handler(sqs_event(sqs_record(body)), context(NO_DEADLINE))) == []
     assert calls.services() <= {"sqs"}
     assert logs.metric_totals()["NonLaunchTransitions"] == 1
     assert any(line.get("level") == "WARNING" for line in logs.json_lines())
@@ -308,7 +312,7 @@ def test_launch_successful_event_names_an_instance_without_a_hook(sandbox, uniqu
     body = eventbridge_launch_successful(instance_id=instance["InstanceId"], asg_name=f"plain-{unique}")
     calls = Calls(sandbox)
     # WHEN handled
-    response = cold_start()(sqs_event(sqs_record(body)), context())
+    response = cold_start()(sqs_event(sqs_record(body)), context(NO_DEADLINE))
     # THEN it is named by the same convention and no lifecycle action is completed
     assert failures(response) == []
     tags = ec2.describe_instances(InstanceIds=[instance["InstanceId"]])["Reservations"][0]["Instances"][0]["Tags"]
@@ -324,7 +328,7 @@ def test_a_hook_can_override_the_template_through_its_metadata(sandbox, unique, 
     world = build_world(f"it-meta-{unique}", endpoint_url=sandbox.endpoint_url, notification_metadata=metadata)
     received = scale_out(sandbox, world, 1)
     # WHEN handled THEN the group's template wins over NAME_TEMPLATE
-    assert failures(cold_start()(received.event(), context())) == []
+    assert failures(cold_start()(received.event(), context(NO_DEADLINE))) == []
     facts = next(iter(group_instances(sandbox, world).values()))
     assert facts["name"] == f"{world.asg_name}-{facts['ip'].split('.')[3]}"
 
@@ -335,7 +339,7 @@ def test_tag_attached_names_volumes_and_interfaces_in_the_same_call(sandbox, wor
     instance_id = received.bodies()[0]["EC2InstanceId"]
     calls = Calls(sandbox)
     # WHEN handled
-    assert failures(cold_start(TAG_ATTACHED="true")(received.event(), context())) == []
+    assert failures(cold_start(TAG_ATTACHED="true")(received.event(), context(NO_DEADLINE))) == []
     # THEN one CreateTags named the instance's network interfaces too
     assert calls.count("CreateTags") == 1
     ec2 = sandbox.client("ec2")

@@ -6,7 +6,6 @@ import dataclasses
 
 import pytest
 
-from handler import config
 from handler.config import VARIABLES, ConfigError, Settings, load_settings
 from handler.naming import DEFAULT_TEMPLATE, InstanceFacts
 
@@ -169,13 +168,3 @@ def test_settings_are_frozen() -> None:
     settings = load_settings({})
     with pytest.raises(dataclasses.FrozenInstanceError):
         settings.max_workers = 1  # type: ignore[misc]
-
-
-def test_documented_table_matches_the_variables() -> None:
-    # GIVEN the README table in the module docstring and the VARIABLES tuple
-    doc = config.__doc__ or ""
-    # THEN every variable and its default appear in the table
-    for variable in VARIABLES:
-        row = next((line for line in doc.splitlines() if line.startswith(f"| {variable.name}")), "")
-        assert row, f"{variable.name} missing from the docstring table"
-        assert f"| {variable.default or '(none)'} |" in row

@@ -1,7 +1,7 @@
 """Fuzzing the whole record path (parse -> name -> release) through the batch processor, with a fake fleet.
 
 test_messages.py and test_naming.py already fuzz the parser and the template engine on their own; here
-arbitrary SQS records go through ``Namer.handle_record`` inside the Powertools batch processor, next to
+arbitrary SQS records go through ``LaunchHandler.handle_record`` inside the Powertools batch processor, next to
 one valid launch: whatever a record holds, it may fail only itself, never the batch or its neighbour.
 """
 
@@ -17,11 +17,11 @@ from aws_lambda_powertools.utilities.batch import process_partial_response
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from handler.batch import ConcurrentBatchProcessor
 from handler.config import load_settings
 from handler.fleet import ActionNotActive, InstanceRecord
-from handler.namer import Namer
+from handler.launch import LaunchHandler
 from handler.observability import new_metrics
+from handler.processor import ConcurrentBatchProcessor
 from sandbox.lambda_context import LambdaContext
 from tests.support import events as f
 
@@ -59,10 +59,10 @@ class FakeFleet:
             raise ActionNotActive(f"No active Lifecycle Action found with token {args[2]}")
 
 
-def _namer(fleet: FakeFleet) -> Namer:
+def _launches(fleet: FakeFleet) -> LaunchHandler:
     # no waiting: a record that is not ready fails at once instead of retrying within the invocation
     config = load_settings({"IP_WAIT_MAX_SECONDS": "0", "TIME_MARGIN_SECONDS": "1", "AWS_REGION": "us-east-1"})
-    return Namer(config, fleet, new_metrics("Fuzz", "asg-namer"))  # type: ignore[arg-type]
+    return LaunchHandler(config, fleet, new_metrics("Fuzz", "asg-namer"))  # type: ignore[arg-type]
 
 
 json_values = st.recursive(
@@ -114,12 +114,12 @@ def test_arbitrary_records_fail_only_themselves(records: list[dict[str, Any]], p
     good = f.sqs_record(f.lifecycle_body(instance_id=instance_id, token=token), message_id="good-record")
     batch = list(records)
     batch.insert(min(position, len(batch)), good)
-    namer = _namer(fleet)
-    processor = ConcurrentBatchProcessor(prepare=namer.start_batch, max_workers=4)
+    launches = _launches(fleet)
+    processor = ConcurrentBatchProcessor(prepare=launches.start_batch, max_workers=4)
     # WHEN the batch is processed the way lambda_handler does it
     response = process_partial_response(
         event=f.sqs_event(*batch),
-        record_handler=namer.handle_record,
+        record_handler=launches.handle_record,
         processor=processor,
         context=LambdaContext(timeout_seconds=5),
     )
@@ -142,12 +142,12 @@ def test_arbitrary_records_fail_only_themselves(records: list[dict[str, Any]], p
 def test_a_batch_of_only_arbitrary_records_never_raises(records: list[dict[str, Any]]) -> None:
     # GIVEN only arbitrary records and a fleet that knows nothing
     fleet = FakeFleet([], [])
-    namer = _namer(fleet)
-    processor = ConcurrentBatchProcessor(prepare=namer.start_batch, max_workers=4)
+    launches = _launches(fleet)
+    processor = ConcurrentBatchProcessor(prepare=launches.start_batch, max_workers=4)
     # WHEN they are processed
     response = process_partial_response(
         event=f.sqs_event(*records),
-        record_handler=namer.handle_record,
+        record_handler=launches.handle_record,
         processor=processor,
         context=LambdaContext(timeout_seconds=5),
     )

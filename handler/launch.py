@@ -1,4 +1,4 @@
-"""Naming one launching instance and releasing it: what to retry, what to skip, what to give up on."""
+"""One SQS record, one launch: name the instance, then release it; what to retry, what to skip, what to give up on."""
 
 from __future__ import annotations
 
@@ -14,32 +14,17 @@ from aws_lambda_powertools.metrics import EphemeralMetrics
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from tenacity import Retrying, retry_if_exception_type, stop_before_delay, wait_random_exponential
 
-from handler.batch import InstanceLookup
 from handler.config import Settings
-from handler.fleet import (
-    ActionNotActive,
-    Fleet,
-    InstanceNotVisible,
-    InstanceRecord,
-    TransientAwsError,
-    client_config,
-)
+from handler.fleet import ActionNotActive, Fleet, InstanceNotVisible, InstanceRecord, TransientAwsError
+from handler.instance_cache import InstanceCache
 from handler.messages import LifecycleMessage, MalformedMessage, MessageKind, parse_message
-from handler.naming import (
-    InstanceFacts,
-    InvalidName,
-    MissingIp,
-    MissingTag,
-    TemplateError,
-    compile_template,
-    template_from_metadata,
-)
-from handler.observability import Metric, count, logger, new_metrics
+from handler.naming import InvalidName, MissingIp, MissingTag, TemplateError, resolve_template
+from handler.observability import Metric, count, logger
 
 _T = TypeVar("_T")
 
 
-class Outcome(StrEnum):
+class RecordOutcome(StrEnum):
     """How a record ended when it did not fail; every outcome is acknowledged (deleted from the queue)."""
 
     NAMED = "named"
@@ -71,13 +56,13 @@ class _PermanentNamingFailure(Exception):
 class BatchState:
     """What one invocation shares between its records: parsed bodies, instances, the deadline."""
 
-    lookup: InstanceLookup
+    instances: InstanceCache
     deadline: float
     messages: dict[str, LifecycleMessage | MalformedMessage] = field(default_factory=dict)
 
 
-class Namer:
-    """Names and releases the instances of a batch. One instance per execution environment."""
+class LaunchHandler:
+    """Names and releases the instances of a batch. One per execution environment."""
 
     def __init__(self, settings: Settings, fleet: Fleet, metrics: EphemeralMetrics) -> None:
         self.settings = settings
@@ -85,17 +70,10 @@ class Namer:
         self.metrics = metrics
         self._batch: BatchState | None = None
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Namer:
-        """Clients with an explicit retry policy and a connection pool as wide as the record pool."""
-        config = client_config(settings.retries, max_pool_connections=settings.max_workers * 2)
-        metrics = new_metrics(namespace=settings.metrics_namespace, service=settings.service_name)
-        return cls(settings, Fleet(config, settings.region), metrics)
-
     def start_batch(self, records: list[dict[str, Any]], lambda_context: Any) -> None:
         """Parses every body once and fetches every instance of the batch with one DescribeInstances."""
         remaining = lambda_context.get_remaining_time_in_millis() / 1000 if lambda_context else 60.0
-        batch = BatchState(InstanceLookup(self.fleet), time.monotonic() + remaining - self.settings.time_margin_seconds)
+        batch = BatchState(InstanceCache(self.fleet), time.monotonic() + remaining - self.settings.time_margin_seconds)
         for raw in records:
             try:
                 batch.messages[raw["messageId"]] = parse_message(raw["body"])
@@ -108,14 +86,14 @@ class Namer:
         }
         if wanted:
             try:
-                batch.lookup.prefetch(wanted)
+                batch.instances.prefetch(wanted)
             except Exception as error:  # noqa: BLE001 - each record looks up for itself and fails on its own
                 logger.warning(
                     "prefetch of the batch's instances failed; records will look up", extra={"error": str(error)}
                 )
         self._batch = batch
 
-    def handle_record(self, record: SQSRecord) -> Outcome:
+    def handle_record(self, record: SQSRecord) -> RecordOutcome:
         """Works one record; raising fails only this record (partial batch response)."""
         batch = self._batch
         if batch is None:
@@ -141,41 +119,41 @@ class Namer:
                 logger.exception("unexpected error; the record fails and will be retried")
                 raise
 
-    def _handle(self, message: LifecycleMessage, record: SQSRecord, batch: BatchState) -> Outcome:
+    def _handle(self, message: LifecycleMessage, record: SQSRecord, batch: BatchState) -> RecordOutcome:
         if message.kind is MessageKind.TEST_NOTIFICATION:
             count(self.metrics, Metric.TEST_NOTIFICATIONS)
             logger.info("test notification acknowledged")
-            return Outcome.TEST_NOTIFICATION
+            return RecordOutcome.TEST_NOTIFICATION
         if message.kind is MessageKind.OTHER_TRANSITION:
             count(self.metrics, Metric.NON_LAUNCH_TRANSITIONS)
             logger.warning(
                 "not a launch transition; acknowledged and left to its owner", extra={"transition": message.transition}
             )
-            return Outcome.NOT_A_LAUNCH
+            return RecordOutcome.NOT_A_LAUNCH
         started = time.monotonic()
         try:
-            outcome = self._retrying(batch, lambda n: self._name(message, batch, started, record, n))
+            outcome = self._retrying(
+                batch, lambda n: self._name(message, batch, record, n), cap=self.settings.ip_wait_max_seconds
+            )
         except _InstanceGone as gone:
             count(self.metrics, Metric.INSTANCES_GONE)
             logger.info("instance is gone; acknowledged", extra={"reason": str(gone)})
-            return Outcome.INSTANCE_GONE
+            return RecordOutcome.INSTANCE_GONE
         except _PermanentNamingFailure as failure:
             return self._give_up(message, batch, str(failure))
         except (_NotReady, TransientAwsError) as error:
             return self._retry_later(message, batch, str(error))
-        count(self.metrics, Metric.IP_WAIT_SECONDS, time.monotonic() - started)
+        count(self.metrics, Metric.NAMING_SECONDS, time.monotonic() - started)
         if not message.has_lifecycle_action:
             return outcome
         return self._release(message, batch, "CONTINUE", outcome)
 
-    def _name(
-        self, message: LifecycleMessage, batch: BatchState, started: float, record: SQSRecord, attempt: int
-    ) -> Outcome:
+    def _name(self, message: LifecycleMessage, batch: BatchState, record: SQSRecord, attempt: int) -> RecordOutcome:
         """One attempt: current facts, the name, and CreateTags when the name differs."""
         instance_id = message.instance_id or ""
-        instance = batch.lookup.get(instance_id) if attempt == 1 else None
+        instance = batch.instances.get(instance_id) if attempt == 1 else None
         if instance is None:
-            instance = batch.lookup.refresh(instance_id)
+            instance = batch.instances.refresh(instance_id)
         if instance is None:
             age = _age_seconds(message, record)
             if age is not None and age > self.settings.gone_after_seconds:
@@ -187,7 +165,7 @@ class Namer:
         if instance.tags.get(self.settings.name_tag_key) == name:
             count(self.metrics, Metric.INSTANCES_ALREADY_NAMED)
             logger.info("instance already has its name", extra={"instance_name": name})
-            return Outcome.ALREADY_NAMED
+            return RecordOutcome.ALREADY_NAMED
         resources = [instance.instance_id]
         if self.settings.tag_attached:
             resources += [*instance.volume_ids, *instance.network_interface_ids]
@@ -197,24 +175,14 @@ class Namer:
             raise _NotReady(str(error)) from error
         count(self.metrics, Metric.INSTANCES_NAMED)
         logger.info("instance named", extra={"instance_name": name, "resources": len(resources)})
-        return Outcome.NAMED
+        return RecordOutcome.NAMED
 
     def _render(self, message: LifecycleMessage, instance: InstanceRecord) -> str:
         try:
-            override = template_from_metadata(message.notification_metadata)
-            template = compile_template(override) if override is not None else self.settings.name_template
+            template = resolve_template(message.notification_metadata, self.settings.name_template).template
         except TemplateError as error:
             raise _PermanentNamingFailure(f"the hook's NotificationMetadata template is invalid: {error}") from error
-        result = template.render(
-            InstanceFacts(
-                instance_id=instance.instance_id,
-                private_ip=instance.private_ip,
-                tags=instance.tags,
-                az=instance.availability_zone,
-                asg_name=message.asg_name,
-                region=message.region or self.settings.region or "",
-            )
-        )
+        result = template.render(instance.facts(message.asg_name, message.region or self.settings.region))
         if isinstance(result, MissingIp):
             raise _NotReady("no private IP yet")
         if isinstance(result, MissingTag | InvalidName):
@@ -235,33 +203,35 @@ class Namer:
                 max(0.0, (datetime.now(UTC) - message.sent_at).total_seconds()),
             )
 
-    def _give_up(self, message: LifecycleMessage, batch: BatchState, reason: str) -> Outcome:
+    def _give_up(self, message: LifecycleMessage, batch: BatchState, reason: str) -> RecordOutcome:
         """Permanent failure: the policy's FAILURE_RESULT, so an unnamed instance never serves by accident."""
         count(self.metrics, Metric.NAMING_FAILED)
         result = self.settings.failure_result
         if not message.has_lifecycle_action:
             logger.error("cannot name instance; nothing to complete", extra={"reason": reason})
-            return Outcome.NAMING_FAILED
+            return RecordOutcome.NAMING_FAILED
         logger.error(
             "cannot name instance; completing with the failure result", extra={"reason": reason, "result": result}
         )
-        return self._release(message, batch, result, Outcome.NAMING_FAILED)
+        return self._release(message, batch, result, RecordOutcome.NAMING_FAILED)
 
-    def _release(self, message: LifecycleMessage, batch: BatchState, result: str, outcome: Outcome) -> Outcome:
+    def _release(
+        self, message: LifecycleMessage, batch: BatchState, result: str, outcome: RecordOutcome
+    ) -> RecordOutcome:
         """CompleteLifecycleAction; an action that is no longer active means someone finished it: acknowledge."""
         try:
-            self._retrying(batch, lambda _: self._complete(message, result))
+            self._retrying(batch, lambda _: self._complete(message, result), cap=None)
         except ActionNotActive as done:
             count(self.metrics, Metric.ACTION_ALREADY_COMPLETED)
             logger.info("lifecycle action already completed or expired; acknowledged", extra={"reason": str(done)})
-            return Outcome.ACTION_ALREADY_COMPLETED
+            return RecordOutcome.ACTION_ALREADY_COMPLETED
         except TransientAwsError as error:
             return self._retry_later(message, batch, str(error))
         self._count_completion(message)
         logger.info("lifecycle action completed", extra={"outcome": outcome.value, "result": result})
         return outcome
 
-    def _retry_later(self, message: LifecycleMessage, batch: BatchState, reason: str) -> Outcome:
+    def _retry_later(self, message: LifecycleMessage, batch: BatchState, reason: str) -> RecordOutcome:
         """Out of time in this invocation: keep the action alive with a heartbeat, then fail the record."""
         action = message.action
         if action is not None:
@@ -270,19 +240,22 @@ class Namer:
             except ActionNotActive:
                 count(self.metrics, Metric.ACTION_ALREADY_COMPLETED)
                 logger.info("lifecycle action no longer active while waiting; acknowledged", extra={"reason": reason})
-                return Outcome.ACTION_ALREADY_COMPLETED
+                return RecordOutcome.ACTION_ALREADY_COMPLETED
             except TransientAwsError as error:
                 logger.warning("heartbeat failed", extra={"error": str(error)})
         count(self.metrics, Metric.RECORDS_RETRIED)
         logger.warning("record will be retried through SQS", extra={"reason": reason})
         raise RetryLater(reason)
 
-    def _retrying(self, batch: BatchState, attempt: Callable[[int], _T]) -> _T:
+    def _retrying(self, batch: BatchState, attempt: Callable[[int], _T], cap: float | None) -> _T:
         """Exponential backoff with jitter on what time may fix, never past the invocation's deadline.
 
-        ``attempt`` receives the attempt number, so the first one can use what the batch already knows.
+        ``attempt`` receives the attempt number, so the first one can use what the batch already knows;
+        ``cap`` bounds the waiting further (IP_WAIT_MAX_SECONDS for naming; completions only the deadline).
         """
-        budget = max(0.0, min(batch.deadline - time.monotonic(), self.settings.ip_wait_max_seconds))
+        budget = max(0.0, batch.deadline - time.monotonic())
+        if cap is not None:
+            budget = min(budget, cap)
         retrying = Retrying(
             retry=retry_if_exception_type((_NotReady, TransientAwsError)),
             wait=wait_random_exponential(multiplier=0.2, max=5),

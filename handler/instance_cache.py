@@ -1,21 +1,18 @@
-"""Batch-level work: one DescribeInstances for the whole batch, records worked on in a bounded pool."""
+"""Instance facts for one batch: one DescribeInstances up front, then shared refresh rounds."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
-
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+from collections.abc import Iterable
 
 from handler.fleet import Fleet, InstanceRecord
 
 
-class InstanceLookup:
+class InstanceCache:
     """The batch's view of its instances: fetched once up front, refreshed in shared rounds.
 
-    When several records wait (for an IP, for EC2 to see a new instance) at the same time, one
+    Reads go through the Fleet (the only module that calls AWS); this class only decides when. When
+    several records wait (for an IP, for EC2 to see a new instance) at the same time, one
     DescribeInstances answers all of them instead of one call per record.
     """
 
@@ -75,20 +72,3 @@ class InstanceLookup:
         if failure is not None:
             raise failure
         return found.get(instance_id)
-
-
-class ConcurrentBatchProcessor(BatchProcessor):
-    """Powertools' SQS BatchProcessor, with a prepare step for the batch and a bounded thread pool.
-
-    A record still fails by raising; every record is reported on its own (partial batch response),
-    even when all of them fail, so one bad batch does not count as a Lambda error.
-    """
-
-    def __init__(self, prepare: Callable[[list[dict[str, Any]], Any], None], max_workers: int) -> None:
-        super().__init__(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-        self._prepare_batch = prepare
-        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="record")
-
-    def process(self) -> list[tuple[Any, ...]]:
-        self._prepare_batch(self.records, self.lambda_context)
-        return list(self._pool.map(self._process_record, self.records))

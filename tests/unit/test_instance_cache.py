@@ -1,4 +1,4 @@
-"""InstanceLookup: one DescribeInstances serves every record of a batch that waits at the same time."""
+"""InstanceCache: one DescribeInstances serves every record of a batch that waits at the same time."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any, cast
 
 import pytest
 
-from handler.batch import InstanceLookup
 from handler.fleet import Fleet, InstanceRecord, TransientAwsError
+from handler.instance_cache import InstanceCache
 
 
 def _record(instance_id: str, ip: str | None = "10.0.1.2") -> InstanceRecord:
@@ -37,8 +37,8 @@ class FakeFleet:
         return {i: self.known[i] for i in ids if i in self.known}
 
 
-def _lookup(fleet: FakeFleet) -> InstanceLookup:
-    return InstanceLookup(cast(Fleet, fleet))
+def _lookup(fleet: FakeFleet) -> InstanceCache:
+    return InstanceCache(cast(Fleet, fleet))
 
 
 def test_prefetch_answers_get_without_more_calls() -> None:
