@@ -79,7 +79,8 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
-    from bench.runner import print_report, run_benchmark, write_chart, write_json  # noqa: PLC0415 - starts moto
+    from bench.report import print_report, write_chart, write_json  # noqa: PLC0415 - matplotlib, when charted
+    from bench.runner import run_benchmark  # noqa: PLC0415 - starts moto
 
     config = config_from_args(args)
     json_path = args.json_path or args.out_dir / "bench.json"

@@ -14,29 +14,13 @@ import logging
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from chaos.runner import FAULT_NAMES, FAULTS, ChaosConfig, ChaosReport, run_chaos
+from chaos.config import FAULT_NAMES, FAULTS, SOAK, SOAK_SEEDS, ChaosConfig
 from cli.common import EXIT_FAILURES, UsageError
-from sandbox import Sandbox
-from sandbox.lambda_runtime import environment
 
-# `make soak`: more instances and groups, every fault, a few seeds.
-SOAK = ChaosConfig(
-    groups=3,
-    instances=40,
-    untagged_instances=4,
-    never_ip_instances=3,
-    terminated_instances=3,
-    poison=6,
-    duplicates=12,
-    # at the documented throttling rates one boto3 call can retry for seconds: a 3 s function timeout
-    # kills invocations whose work then succeeds late, and their messages pile up to maxReceiveCount
-    function_timeout=10.0,
-    visibility_timeout=12,
-    timeout=300.0,
-)
-SOAK_SEEDS = (1, 2, 3)
+if TYPE_CHECKING:
+    from chaos.report import ChaosReport
 
 
 def register(subparsers: Any, help_text: str) -> None:
@@ -79,6 +63,10 @@ def build_configs(args: argparse.Namespace) -> list[ChaosConfig]:
 
 
 def run(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    from chaos.runner import run_chaos  # noqa: PLC0415 - the sandbox extra is only needed to run
+    from sandbox.lambda_runtime import environment  # noqa: PLC0415
+    from sandbox.server import Sandbox  # noqa: PLC0415
+
     configs = build_configs(args)
     if not args.verbose:
         logging.getLogger("sandbox").setLevel(logging.ERROR)

@@ -11,12 +11,15 @@ import os
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from sandbox import Sandbox
-from sandbox.lambda_runtime import FunctionLogs, capture_function_output, environment_factory
-from sandbox.scenario import World, build_world, clients
-from sandbox.trigger import SqsTrigger
+if TYPE_CHECKING:
+    from sandbox.lambda_runtime import FunctionLogs
+    from sandbox.server import Sandbox
+    from scenarios import World
+
+HANDLER_MODULE = "handler.app"
+FUNCTION_NAME = "asg-namer"
 
 
 @dataclass
@@ -60,6 +63,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(instances: int, timeout: float, out: TextIO) -> int:
+    # The sandbox extra (moto) is needed only to run the demo, not to list or describe it.
+    from sandbox.event_source_mapping import REPORT_BATCH_ITEM_FAILURES, EventSourceMappingSettings  # noqa: PLC0415
+    from sandbox.lambda_context import FunctionSettings  # noqa: PLC0415
+    from sandbox.lambda_runtime import FunctionLogs, capture_function_output, environment_factory  # noqa: PLC0415
+    from sandbox.server import Sandbox  # noqa: PLC0415
+    from sandbox.trigger import SqsTrigger  # noqa: PLC0415
+    from scenarios import build_world, clients  # noqa: PLC0415
+
     logs = FunctionLogs()
     with Sandbox() as sandbox:
         os.environ.update(sandbox.env())
@@ -76,12 +87,14 @@ def run(instances: int, timeout: float, out: TextIO) -> int:
         with capture_function_output(logs):
             trigger = SqsTrigger(
                 world.queue_url,
-                handler_factory=environment_factory(),
-                batch_size=10,
-                maximum_batching_window_in_seconds=1,
-                maximum_concurrency=2,
-                function_response_types=["ReportBatchItemFailures"],
-                function_timeout=60,  # as the stack deploys it
+                handler_factory=environment_factory(HANDLER_MODULE),
+                function=FunctionSettings(FUNCTION_NAME, timeout=60),  # as the stack deploys it
+                mapping=EventSourceMappingSettings(
+                    batch_size=10,
+                    maximum_batching_window_in_seconds=1,
+                    maximum_concurrency=2,
+                    function_response_types=(REPORT_BATCH_ITEM_FAILURES,),
+                ),
                 endpoint_url=sandbox.endpoint_url,
             )
             with trigger:
@@ -143,7 +156,7 @@ def _lifecycle_states(aws: dict[str, Any], world: World) -> dict[str, str]:
 
 def _rows(aws: dict[str, Any], world: World, released: dict[str, float]) -> list[InstanceRow]:
     states = _lifecycle_states(aws, world)
-    rows = []
+    rows: list[InstanceRow] = []
     if not states:
         return rows
     reservations = aws["ec2"].describe_instances(InstanceIds=sorted(states))["Reservations"]

@@ -6,21 +6,16 @@ Instances are read through handler.fleet.Fleet (``Aws.fleet()``), the same code 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from cli.common import Aws, CliError, UsageError
 from handler.naming import (
-    DEFAULT_TEMPLATE,
     NameTemplate,
     TemplateError,
-    TemplateSource,
     compile_template,
-    resolve_template,
 )
 
 LAUNCH_TRANSITION = "autoscaling:EC2_INSTANCE_LAUNCHING"
@@ -49,40 +44,11 @@ def launch_hooks(aws: Aws, asg_name: str) -> list[dict[str, Any]]:
     return [h for h in hooks if h.get("LifecycleTransition") == LAUNCH_TRANSITION]
 
 
-@dataclass(frozen=True)
-class ChosenTemplate:
-    template: NameTemplate
-    source: str  # where it came from, for the operator
-
-
 def parse_template(text: str, where: str = "--name-template") -> NameTemplate:
     try:
         return compile_template(text)
     except TemplateError as error:
         raise UsageError(f"{where} {text!r} is invalid: {error}; see 'Naming templates' in the README") from None
-
-
-def choose_template(aws: Aws, asg_name: str, explicit: str | None) -> ChosenTemplate:
-    """The template the handler would use, by handler.naming.resolve_template: --name-template, else the
-    launch hook's metadata, else NAME_TEMPLATE from the environment, else the default."""
-    env = os.environ.get("NAME_TEMPLATE")
-    configured = parse_template(env, "NAME_TEMPLATE") if env else compile_template(DEFAULT_TEMPLATE)
-    configured_source = "NAME_TEMPLATE" if env else "the default template"
-    chosen = parse_template(explicit) if explicit is not None else None
-    hooks = [] if chosen is not None else launch_hooks(aws, asg_name)
-    for hook in hooks:
-        try:
-            resolved = resolve_template(hook.get("NotificationMetadata"), configured, chosen)
-        except TemplateError as error:
-            raise CliError(
-                f"hook {hook['LifecycleHookName']!r} carries a bad template ({error}); fix it with"
-                " 'asg-namer attach --name-template ...' or pass --name-template"
-            ) from None
-        if resolved.source is TemplateSource.HOOK_METADATA:
-            return ChosenTemplate(resolved.template, f"metadata of hook {hook['LifecycleHookName']!r}")
-    resolved = resolve_template(None, configured, chosen)
-    source = "--name-template" if resolved.source is TemplateSource.EXPLICIT else configured_source
-    return ChosenTemplate(resolved.template, source)
 
 
 def stack_outputs(aws: Aws, stack: str) -> dict[str, str]:

@@ -60,10 +60,12 @@ class HookDirectory:
 
     def served_hook(self, group: str, queue_arn: str | None) -> HookRecord | None:
         """The hook through which this deployment serves ``group``: the launch hook that notifies its queue,
-        else one without a target (delivered by an EventBridge rule); by name, so the choice is stable."""
+        else one without a target (delivered by an EventBridge rule); by name, so the choice is stable.
+        Without a queue (the CLI without --stack) the group's first launch hook: it names the template only."""
         hooks = sorted(self.hooks(group), key=lambda hook: hook.name)
-        ours = [hook for hook in hooks if queue_arn is not None and hook.target_arn == queue_arn]
-        candidates = ours or [hook for hook in hooks if hook.target_arn is None]
+        if queue_arn is None:
+            return hooks[0] if hooks else None
+        candidates = [h for h in hooks if h.target_arn == queue_arn] or [h for h in hooks if h.target_arn is None]
         return candidates[0] if candidates else None
 
     def _read(self, group: str) -> _Entry:

@@ -99,6 +99,21 @@ class SlotAllocator:
             self._pool(pool)
         self._check_liveness()
 
+    def preview(self, pool: str, instance_ids: Iterable[str]) -> dict[str, int]:
+        """The number each instance holds or would get, in this order, without claiming anything."""
+        state = self._pool(pool)
+        self._check_liveness()
+        planned: dict[str, int] = {}
+        trying: set[int] = set()
+        for instance_id in instance_ids:
+            if instance_id in state.holders:
+                planned[instance_id] = state.holders[instance_id]
+                continue
+            slot, _ = next(claim_order(state.held, state.dead, trying))
+            trying.add(slot)
+            planned[instance_id] = slot
+        return planned
+
     def slot_for(self, pool: str, instance_id: str) -> int:
         """The instance's number in ``pool``: the one it holds, else the lowest it can claim."""
         state = self._pool(pool)

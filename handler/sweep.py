@@ -34,10 +34,20 @@ from aws_lambda_powertools.metrics import EphemeralMetrics
 from handler.config import FAILURE_TAG_KEY, Settings
 from handler.errors import NotReady, PermanentNamingFailure
 from handler.failure_policy import FailurePolicy, reason_tag_value
-from handler.fleet import ActionNotActive, Fleet, GroupRecord, InstanceRecord, TransientAwsError
+from handler.fleet import ActionNotActive, Fleet, GroupRecord, HookRecord, InstanceRecord, TransientAwsError
 from handler.hooks import HookDirectory
 from handler.name_writer import NameWriter, with_suffix
-from handler.naming import SLOT_IN_POOL, InvalidName, MissingIp, MissingTag, NeedsSlot, TemplateError, resolve_template
+from handler.naming import (
+    SLOT_IN_POOL,
+    InvalidName,
+    MissingIp,
+    MissingTag,
+    NameTemplate,
+    NeedsSlot,
+    ResolvedTemplate,
+    TemplateError,
+    resolve_template,
+)
 from handler.observability import Metric, count, logger
 
 PENDING_WAIT = "Pending:Wait"
@@ -92,6 +102,16 @@ class SweepPlan:
         return sum(1 for step in self.steps if step.action in NAMING_ACTIONS)
 
 
+@dataclass(frozen=True)
+class StepResult:
+    """What applying one step did."""
+
+    written: str | None = None  # the name now on the instance, when the step wrote one
+    failure: str | None = None  # why it cannot be named (the reason tag says the same)
+    released: str | None = None  # the lifecycle result it was released with
+    error: str | None = None  # AWS failed it: the next sweep tries again
+
+
 @dataclass
 class SweepSummary:
     """What the scheduled invocation returns (JSON): at least groups, instances, named, released, drift."""
@@ -109,6 +129,16 @@ class SweepSummary:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+    def add(self, step: Step, result: StepResult) -> None:
+        self.named += result.written is not None
+        self.released += result.released is not None
+        self.failed += result.failure is not None
+        self.errors += result.error is not None
+        self.waiting += step.action is Action.WAIT
+        if step.action in (Action.DRIFT, Action.RENAME):
+            self.drift += 1
+            self.drifted.append({"instance": step.instance_id, "group": step.group, "name": step.current})
 
 
 class Sweep:
@@ -136,9 +166,11 @@ class Sweep:
         return summary
 
     # ------------------------------------------------------------------ plan (reads only)
-    def plan(self, groups: Sequence[str] = (), fix_drift: bool | None = None) -> SweepPlan:
+    def plan(
+        self, groups: Sequence[str] = (), fix_drift: bool | None = None, template: NameTemplate | None = None
+    ) -> SweepPlan:
         """Reads the fleet and decides each served instance's step. ``groups``: exactly these (the CLI's
-        --asg); else the groups this deployment serves."""
+        --asg); else the groups this deployment serves. ``template``: the operator's --name-template."""
         fix = self._settings.sweep_fix_drift if fix_drift is None else fix_drift
         served = self._served_groups(groups)
         members: list[tuple[str, str, str]] = []  # (instance, group, lifecycle state)
@@ -148,7 +180,7 @@ class Sweep:
                 states += self._fleet.warm_pool_instances(group.name)
             members += [(i, group.name, state) for i, state in states if not state.startswith(_LEFT_STATES)]
         described = self._fleet.describe(i for i, _, _ in members) if members else {}
-        steps = [self._step(i, group, state, described.get(i), fix) for i, group, state in members]
+        steps = [self._step(i, group, state, described.get(i), fix, template) for i, group, state in members]
         steps = _deduplicate(steps, described, self._settings.hostname_safe)
         return SweepPlan([g.name for g in served], steps, described)
 
@@ -167,17 +199,35 @@ class Sweep:
                 served.append(group)
         return served
 
-    def _step(self, instance_id: str, group: str, state: str, record: InstanceRecord | None, fix: bool) -> Step:
+    def template_for(
+        self, group: str, explicit: NameTemplate | None = None
+    ) -> tuple[ResolvedTemplate, HookRecord | None]:
+        """The queue path's resolution for a group (explicit, its served hook's metadata, NAME_TEMPLATE) and the
+        hook; TemplateError when the hook's metadata holds a bad template."""
+        hook = self._hooks.served_hook(group, self._settings.queue_arn)
+        return resolve_template(hook.metadata if hook else None, self._settings.name_template, explicit), hook
+
+    def _step(
+        self,
+        instance_id: str,
+        group: str,
+        state: str,
+        record: InstanceRecord | None,
+        fix: bool,
+        explicit: NameTemplate | None,
+    ) -> Step:
         if record is None or record.is_gone:
             return Step(instance_id, group, state, None, Action.WAIT, reason="EC2 does not see it (yet)")
         current = record.tags.get(self._settings.name_tag_key) or None
-        hook = self._hooks.served_hook(group, self._settings.queue_arn)
-        release = hook.name if hook is not None and self._stuck(record, state) else None
         try:
-            template = resolve_template(hook.metadata if hook else None, self._settings.name_template).template
+            resolved, hook = self.template_for(group, explicit)
+            template = resolved.template
         except TemplateError as error:
+            hook = self._hooks.served_hook(group, self._settings.queue_arn)
+            release = self._release_hook(hook, record, state)
             reason = f"the hook's template: {error}"
             return Step(instance_id, group, state, current, Action.FAIL, None, reason, release)
+        release = self._release_hook(hook, record, state)
         rendered = template.render(record.facts(group, self._settings.region), self._settings.render_policy)
         if isinstance(rendered, MissingIp):
             return Step(instance_id, group, state, current, Action.WAIT, None, rendered.reason)
@@ -190,15 +240,23 @@ class Sweep:
         action = Action.RENAME if fix else Action.DRIFT
         return Step(instance_id, group, state, current, action, rendered, None, release)
 
-    def _stuck(self, record: InstanceRecord, state: str) -> bool:
+    def _release_hook(self, hook: HookRecord | None, record: InstanceRecord, state: str) -> str | None:
+        """The hook to complete when the instance is stuck in Pending:Wait on this deployment's hook (never
+        another tool's: without QUEUE_ARN the sweep releases nothing)."""
+        queue = self._settings.queue_arn
+        if hook is None or queue is None or hook.target_arn not in (queue, None):
+            return None
         if state != PENDING_WAIT or record.launch_time is None:
-            return False
+            return None
         waited = (self._clock() - record.launch_time).total_seconds()
-        return waited > self._settings.sweep_stuck_after_seconds
+        return hook.name if waited > self._settings.sweep_stuck_after_seconds else None
 
     # ------------------------------------------------------------------ apply (writes)
     def apply(
-        self, plan: SweepPlan, deadline: float, progress: Callable[[Step, str], None] = lambda step, note: None
+        self,
+        plan: SweepPlan,
+        deadline: float,
+        progress: Callable[[Step, StepResult], None] = lambda step, result: None,
     ) -> SweepSummary:
         """Writes what the plan says, one instance at a time, stopping before ``deadline`` (monotonic)."""
         summary = SweepSummary(groups=len(plan.groups), instances=len(plan.steps))
@@ -212,61 +270,43 @@ class Sweep:
                 break
             with logger.append_context_keys(instance_id=step.instance_id, asg=step.group, hook=step.release_hook):
                 try:
-                    note = self._apply(step, plan.instances.get(step.instance_id), writer, summary)
+                    result = self._apply(step, plan.instances.get(step.instance_id), writer)
                 except (TransientAwsError, NotReady) as error:
-                    summary.errors += 1
-                    note = f"left for the next sweep: {error}"
-                    logger.warning("sweep could not finish an instance; the next sweep retries", extra={"error": note})
-            progress(step, note)
+                    result = StepResult(error=f"left for the next sweep: {error}")
+                    logger.warning("sweep could not finish an instance", extra={"error": result.error})
+            summary.add(step, result)
+            progress(step, result)
         count(self._metrics, Metric.SWEEP_INSTANCES_NAMED, summary.named)
         count(self._metrics, Metric.SWEEP_ACTIONS_RELEASED, summary.released)
         count(self._metrics, Metric.NAME_DRIFT, summary.drift)
         return summary
 
-    def _apply(self, step: Step, record: InstanceRecord | None, writer: NameWriter, summary: SweepSummary) -> str:
-        if step.action is Action.WAIT:
-            summary.waiting += 1
-            return "not yet"
-        if record is None:
-            return "gone"
-        if step.action in (Action.DRIFT, Action.RENAME):
-            summary.drift += 1
-            summary.drifted.append({"instance": step.instance_id, "group": step.group, "name": step.current})
-            if step.action is Action.DRIFT:
-                logger.info("name differs from the template's; left as it is", extra={"instance_name": step.current})
-                return "drift, left"
-        named = False
-        reason = step.reason
+    def _apply(self, step: Step, record: InstanceRecord | None, writer: NameWriter) -> StepResult:
+        if step.action is Action.WAIT or record is None:
+            return StepResult()
+        if step.action is Action.DRIFT:
+            logger.info("name differs from the template's; left as it is", extra={"instance_name": step.current})
+            return StepResult()
+        name, reason = None, step.reason
         if step.action in NAMING_ACTIONS:
             try:
-                named = self._write_name(step, record, writer)
+                name = self._write_name(step, record, writer)
             except PermanentNamingFailure as failure:
                 reason = str(failure)
-        elif step.action is Action.OK:
-            named = True
-        if reason is not None:
-            summary.failed += 1
-            if record.tags.get(FAILURE_TAG_KEY) != reason_tag_value(reason):
-                self._policy.mark(step.instance_id, reason)
-        if named and step.action in NAMING_ACTIONS:
-            summary.named += 1
+        if reason is not None and record.tags.get(FAILURE_TAG_KEY) != reason_tag_value(reason):
+            self._policy.mark(step.instance_id, reason)
+        released = None
         if step.release_hook is not None:
-            result = "CONTINUE" if named else self._policy.result(step.group)
-            if self._release(step, result):
-                summary.released += 1
-                return f"{'named and ' if named else ''}released ({result})"
-        return "named" if named and step.action in NAMING_ACTIONS else (reason or "ok")
+            outcome = "CONTINUE" if reason is None else self._policy.result(step.group)
+            released = outcome if self._release(step, outcome) else None
+        return StepResult(written=name, failure=reason, released=released)
 
-    def _write_name(self, step: Step, record: InstanceRecord, writer: NameWriter) -> bool:
-        if step.action is Action.DEDUPLICATE:
-            name = str(step.wanted)
-        else:
-            assert step.wanted is not None
-            name = writer.final_name(record, step.wanted)
-        written = writer.write(record, name)
-        if written:
+    def _write_name(self, step: Step, record: InstanceRecord, writer: NameWriter) -> str:
+        assert step.wanted is not None
+        name = str(step.wanted) if step.action is Action.DEDUPLICATE else writer.final_name(record, step.wanted)
+        if writer.write(record, name):
             logger.info("sweep named instance", extra={"instance_name": name, "action": step.action.value})
-        return True
+        return name
 
     def _release(self, step: Step, result: str) -> bool:
         """CompleteLifecycleAction by instance id: an action already completed or expired is fine."""

@@ -18,7 +18,8 @@ sees it. Everything is configured from Python at run time, from any thread::
 What is modelled, and on which clock:
 
 - Latency is real time (a network delay), slept in ``before_call`` outside the moto lock.
-- Throttling uses EC2's documented token buckets per account and Region (see ``EC2_BUCKETS``) and one
+- Throttling uses EC2's documented token buckets per account and Region (``EC2_BUCKETS`` in
+  ``sandbox.throttling``, with the rules of which call draws from which bucket) and one
   shared Auto Scaling bucket whose numbers are an assumption (AWS does not publish them). Buckets refill
   on real monotonic time multiplied by ``rate_scale``: API rate limits belong to AWS's front door, not
   to the lifecycle clock, so speeding up hook timeouts must not hand out more API calls; ``rate_scale``
@@ -32,6 +33,10 @@ What is modelled, and on which clock:
 
 Random draws (jitter, spikes, probabilistic rules) come from one ``random.Random(seed)``; with
 concurrent callers the order of draws follows the order of arrival.
+
+The names that configure the controls (bucket names, ``BucketSpec``, ``ErrorKind``, ``ErrorRule``) are
+defined in ``sandbox.throttling`` and ``sandbox.error_rules`` and exported here too, so a caller needs
+only this module.
 """
 
 from __future__ import annotations
@@ -42,263 +47,30 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass
-from enum import StrEnum
-from types import MappingProxyType
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
+
+from sandbox.api_call import ACCOUNT_ID, ApiCall, Rejection
+from sandbox.delays import InstanceDelay, LatencyConfig
+from sandbox.error_rules import ErrorKind, ErrorRule, RuleState
+from sandbox.throttling import (
+    AUTOSCALING,
+    AUTOSCALING_BUCKET,
+    DEFAULT_BUCKETS,
+    EC2_BUCKETS,
+    EC2_CREATE_TAGS,
+    EC2_DELETE_TAGS,
+    EC2_MUTATING,
+    EC2_NON_MUTATING,
+    EC2_UNFILTERED_DESCRIBE_INSTANCES,
+    BucketSpec,
+    TokenBucket,
+    bucket_for,
+    throttled,
+)
 
 if TYPE_CHECKING:
     from sandbox.clock import SandboxClock
-    from sandbox.server import ApiCall
-
-DEFAULT_ACCOUNT_ID = "123456789012"
-
-
-@dataclass(frozen=True)
-class Rejection:
-    status: int
-    code: str
-    message: str
-    reset_connection: bool = False
-
-
-# ---------------------------------------------------------------------------------------------------
-# Throttling buckets
-# ---------------------------------------------------------------------------------------------------
-
-EC2_NON_MUTATING = "ec2:non-mutating"
-EC2_UNFILTERED_DESCRIBE_INSTANCES = "ec2:unfiltered-describe-instances"
-EC2_MUTATING = "ec2:mutating"
-EC2_CREATE_TAGS = "ec2:CreateTags"
-EC2_DELETE_TAGS = "ec2:DeleteTags"
-AUTOSCALING = "autoscaling"
-
-
-@dataclass(frozen=True)
-class BucketSpec:
-    """A token bucket: ``burst`` tokens at most, ``refill_per_second`` tokens added per second."""
-
-    burst: float
-    refill_per_second: float
-
-    def __post_init__(self) -> None:
-        if self.burst < 0 or self.refill_per_second < 0:
-            raise ValueError(f"bucket numbers must not be negative: {self}")
-
-
-#: EC2's documented request-rate buckets (EC2 API throttling guide), per account and Region.
-EC2_BUCKETS: Mapping[str, BucketSpec] = MappingProxyType(
-    {
-        EC2_NON_MUTATING: BucketSpec(burst=100, refill_per_second=20),
-        EC2_UNFILTERED_DESCRIBE_INSTANCES: BucketSpec(burst=50, refill_per_second=10),
-        EC2_MUTATING: BucketSpec(burst=50, refill_per_second=5),
-        EC2_CREATE_TAGS: BucketSpec(burst=100, refill_per_second=10),
-        EC2_DELETE_TAGS: BucketSpec(burst=100, refill_per_second=10),
-    }
-)
-#: ASSUMPTION: Auto Scaling shares one bucket per account and Region, but AWS does not publish its
-#: size or refill rate; 40 / 8 per second is our guess. Override with ``set_throttling(buckets=...)``.
-AUTOSCALING_BUCKET = BucketSpec(burst=40, refill_per_second=8)
-DEFAULT_BUCKETS: Mapping[str, BucketSpec] = MappingProxyType({**EC2_BUCKETS, AUTOSCALING: AUTOSCALING_BUCKET})
-
-_EC2_THROTTLED = Rejection(503, "RequestLimitExceeded", "Request limit exceeded.")
-_AUTOSCALING_THROTTLED = Rejection(400, "Throttling", "Rate exceeded")
-_NON_MUTATING_PREFIXES = ("Describe", "List", "Get", "Search")
-
-
-def bucket_for(call: ApiCall) -> str | None:
-    """The bucket a call draws from, or None when the service is not throttled (SQS, Logs, ...)."""
-    if call.service == "autoscaling":
-        return AUTOSCALING
-    if call.service != "ec2":
-        return None
-    if call.action == "CreateTags":
-        return EC2_CREATE_TAGS
-    if call.action == "DeleteTags":
-        return EC2_DELETE_TAGS
-    if call.action == "DescribeInstances" and not _narrowed(call.params):
-        return EC2_UNFILTERED_DESCRIBE_INSTANCES
-    if call.action.startswith(_NON_MUTATING_PREFIXES):
-        return EC2_NON_MUTATING
-    return EC2_MUTATING
-
-
-def _narrowed(params: Mapping[str, list[str]]) -> bool:
-    """True when a DescribeInstances asks for ids, filters or a page (MaxResults / NextToken)."""
-    return any(key.startswith(("InstanceId.", "Filter.")) or key in ("MaxResults", "NextToken") for key in params)
-
-
-class _TokenBucket:
-    __slots__ = ("spec", "tokens", "updated")
-
-    def __init__(self, spec: BucketSpec, now: float) -> None:
-        self.spec = spec
-        self.tokens = float(spec.burst)
-        self.updated = now
-
-    def take(self, now: float, rate_scale: float) -> bool:
-        elapsed = max(0.0, now - self.updated)
-        self.tokens = min(float(self.spec.burst), self.tokens + elapsed * self.spec.refill_per_second * rate_scale)
-        self.updated = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return True
-        return False
-
-
-# ---------------------------------------------------------------------------------------------------
-# Scheduled errors
-# ---------------------------------------------------------------------------------------------------
-
-
-class ErrorKind(StrEnum):
-    HTTP500 = "http500"  # EC2 InternalError / others InternalFailure, HTTP 500
-    HTTP503 = "http503"  # EC2 Unavailable / others ServiceUnavailable, HTTP 503
-    REQUEST_LIMIT_EXCEEDED = "RequestLimitExceeded"  # EC2 throttling, HTTP 503
-    THROTTLING = "Throttling"  # Auto Scaling throttling, HTTP 400 "Rate exceeded"
-    CONNECTION_RESET = "connection_reset"  # TCP reset, no HTTP answer at all
-    CUSTOM = "custom"  # the rule's own status / code / message
-
-
-@dataclass(frozen=True)
-class ErrorRule:
-    """Fail matching calls: the next ``count`` ones, or each with ``probability`` (both: at most
-    ``count`` failures drawn with ``probability``; neither: every one), after letting ``after``
-    matching calls through. ``service``/``action``/``region`` "*" (or None for region) match all."""
-
-    service: str
-    action: str = "*"
-    kind: ErrorKind = ErrorKind.HTTP500
-    count: int | None = None
-    probability: float | None = None
-    after: int = 0
-    region: str | None = None
-    status: int | None = None
-    code: str | None = None
-    message: str | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "kind", ErrorKind(self.kind))
-        if self.count is not None and self.count < 0:
-            raise ValueError("count must be >= 0")
-        if self.probability is not None and not 0.0 <= self.probability <= 1.0:
-            raise ValueError("probability must be within [0, 1]")
-        if self.after < 0:
-            raise ValueError("after must be >= 0")
-        if self.kind is ErrorKind.CUSTOM and (self.status is None or not self.code):
-            raise ValueError("a custom error rule needs status and code")
-
-    def matches(self, call: ApiCall) -> bool:
-        return (
-            self.service in ("*", call.service)
-            and self.action in ("*", call.action)
-            and self.region in (None, "*", call.region)
-        )
-
-    def rejection(self, service: str) -> Rejection:
-        kind = self.kind
-        if kind is ErrorKind.CUSTOM:
-            assert self.status is not None and self.code is not None  # checked in __post_init__
-            return Rejection(self.status, self.code, self.message or self.code)
-        if kind is ErrorKind.CONNECTION_RESET:
-            return Rejection(0, "ConnectionReset", "connection reset by the sandbox", reset_connection=True)
-        default = _default_rejection(kind, service)
-        return Rejection(self.status or default.status, self.code or default.code, self.message or default.message)
-
-
-def _default_rejection(kind: ErrorKind, service: str) -> Rejection:
-    ec2 = service == "ec2"
-    if kind is ErrorKind.HTTP500:
-        if ec2:
-            return Rejection(500, "InternalError", "An internal error has occurred.")
-        return Rejection(
-            500,
-            "InternalFailure",
-            "The request processing has failed because of an unknown error, exception or failure.",
-        )
-    if kind is ErrorKind.HTTP503:
-        if ec2:
-            return Rejection(503, "Unavailable", "The server is overloaded and can't handle the request.")
-        return Rejection(503, "ServiceUnavailable", "The request has failed due to a temporary failure of the server.")
-    if kind is ErrorKind.REQUEST_LIMIT_EXCEEDED:
-        return _EC2_THROTTLED
-    return _AUTOSCALING_THROTTLED
-
-
-@dataclass
-class _RuleState:
-    rule_id: str
-    rule: ErrorRule
-    seen: int = 0
-    injected: int = 0
-
-    def exhausted(self) -> bool:
-        return self.rule.count is not None and self.injected >= self.rule.count
-
-
-# ---------------------------------------------------------------------------------------------------
-# Latency and instance delays
-# ---------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LatencyConfig:
-    """Per call: ``base_ms`` + uniform(0, ``jitter_ms``) + ``spike_ms`` with ``spike_probability``.
-    ``services`` limits it to some services (None: all)."""
-
-    base_ms: float = 0.0
-    jitter_ms: float = 0.0
-    spike_probability: float = 0.0
-    spike_ms: float = 0.0
-    services: frozenset[str] | None = None
-
-    def __post_init__(self) -> None:
-        if min(self.base_ms, self.jitter_ms, self.spike_ms) < 0:
-            raise ValueError("latency must not be negative")
-        if not 0.0 <= self.spike_probability <= 1.0:
-            raise ValueError("spike_probability must be within [0, 1]")
-
-    @property
-    def enabled(self) -> bool:
-        return self.base_ms > 0 or self.jitter_ms > 0 or (self.spike_probability > 0 and self.spike_ms > 0)
-
-
-@dataclass(frozen=True)
-class InstanceDelay:
-    """Applies to instances younger than ``seconds`` sandbox-seconds, optionally only to the ids in
-    ``instance_ids`` and/or those for which ``predicate(instance_id)`` is true (it must be stable for
-    a given id, e.g. a hash of it)."""
-
-    seconds: float = 0.0
-    instance_ids: frozenset[str] | None = None
-    predicate: Callable[[str], bool] | None = None
-
-    def __post_init__(self) -> None:
-        if self.seconds < 0:
-            raise ValueError("delay must not be negative")
-
-    @property
-    def enabled(self) -> bool:
-        return self.seconds > 0
-
-    def applies(self, instance_id: str, age: float) -> bool:
-        if not self.enabled or age >= self.seconds:
-            return False
-        if self.instance_ids is not None and instance_id not in self.instance_ids:
-            return False
-        return self.predicate is None or bool(self.predicate(instance_id))
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "seconds": self.seconds,
-            "instance_ids": sorted(self.instance_ids) if self.instance_ids is not None else None,
-            "predicate": getattr(self.predicate, "__name__", repr(self.predicate)) if self.predicate else None,
-        }
-
-
-# ---------------------------------------------------------------------------------------------------
-# The controls
-# ---------------------------------------------------------------------------------------------------
 
 
 class FaultControls:
@@ -312,7 +84,7 @@ class FaultControls:
         clock: SandboxClock,
         *,
         seed: int | None = None,
-        account_id: str = DEFAULT_ACCOUNT_ID,
+        account_id: str = ACCOUNT_ID,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -331,8 +103,8 @@ class FaultControls:
         self._throttling = False
         self._rate_scale = 1.0
         self._bucket_specs: dict[str, BucketSpec] = dict(DEFAULT_BUCKETS)
-        self._buckets: dict[tuple[str, str, str], _TokenBucket] = {}
-        self._rules: list[_RuleState] = []
+        self._buckets: dict[tuple[str, str, str], TokenBucket] = {}
+        self._rules: list[RuleState] = []
         self._private_ip_delay = InstanceDelay()
         self._consistency_delay = InstanceDelay()
         self._zero_counters()
@@ -421,7 +193,7 @@ class FaultControls:
     def add_error_rule(self, rule: ErrorRule) -> str:
         with self._lock:
             rule_id = f"rule-{next(self._rule_ids)}"
-            self._rules.append(_RuleState(rule_id, rule))
+            self._rules.append(RuleState(rule_id, rule))
             return rule_id
 
     def remove_error_rule(self, rule_id: str) -> None:
@@ -575,7 +347,7 @@ class FaultControls:
         return delay
 
     def _scheduled_error_locked(self, call: ApiCall) -> Rejection | None:
-        chosen: _RuleState | None = None
+        chosen: RuleState | None = None
         for state in self._rules:
             if not state.rule.matches(call):
                 continue
@@ -590,7 +362,7 @@ class FaultControls:
         self._injected_by_rule[chosen.rule_id] += 1
         return chosen.rule.rejection(call.service)
 
-    def _fires(self, state: _RuleState) -> bool:
+    def _fires(self, state: RuleState) -> bool:
         rule = state.rule
         if state.seen <= rule.after or state.exhausted():
             return False
@@ -606,12 +378,12 @@ class FaultControls:
         key = (self.account_id, call.region, name)
         bucket = self._buckets.get(key)
         if bucket is None:
-            bucket = self._buckets[key] = _TokenBucket(self._bucket_specs[name], now)
+            bucket = self._buckets[key] = TokenBucket(self._bucket_specs[name], now)
         if bucket.take(now, self._rate_scale):
             return None
         self._throttled_by_bucket[name] += 1
         self._throttled_by_action[f"{call.service}:{call.action}"] += 1
-        return _AUTOSCALING_THROTTLED if name == AUTOSCALING else _EC2_THROTTLED
+        return throttled(name)
 
     # -- EC2 views (asked by sandbox.moto_patches while it renders DescribeInstances / CreateTags) ----
 

@@ -23,8 +23,10 @@ Handler = Callable[[dict[str, Any], Any], Any]
 _environment_numbers = itertools.count(1)
 
 
-def environment_factory(module: str = "handler.app", attribute: str = "lambda_handler") -> Callable[[], Handler]:
-    """A factory the trigger calls once per execution environment; each call is one cold start."""
+def environment_factory(module: str, attribute: str = "lambda_handler") -> Callable[[], Handler]:
+    """A factory the trigger calls once per execution environment; each call is one cold start of the
+    function whose handler is ``module.attribute`` (the Handler setting of the function, split at the
+    last dot)."""
     spec = importlib.util.find_spec(module)
     if spec is None or spec.origin is None:
         raise ValueError(f"cannot find handler module {module!r}")

@@ -2,24 +2,27 @@
 
 moto stores lifecycle hooks but drops their target, role and metadata, never sends a notification,
 never holds an instance in ``Pending:Wait`` and does not implement CompleteLifecycleAction or
-RecordLifecycleActionHeartbeat. :class:`LifecycleEngine` adds that behaviour, following
-``/work/shared/reference/aws-facts.md``:
+RecordLifecycleActionHeartbeat. :class:`LifecycleEngine` adds that behaviour, as the Amazon EC2 Auto
+Scaling User Guide ("Amazon EC2 Auto Scaling lifecycle hooks") and API Reference document it:
 
 * hooks keep NotificationTargetARN, RoleARN, NotificationMetadata, HeartbeatTimeout (30..7200,
-  default 3600), DefaultResult (default ABANDON) and report GlobalTimeout = min(172800, 100 x heartbeat);
+  default 3600), DefaultResult (default ABANDON) and report GlobalTimeout = min(172800, 100 x heartbeat)
+  (the settings and their validation: ``sandbox.lifecycle_hooks``);
 * a hook put with a target sends ``autoscaling:TEST_NOTIFICATION`` to it;
 * every launch into a group with launch hooks waits in ``Pending:Wait`` and each hook with a target gets
-  the documented lifecycle message (flat JSON, straight to SQS);
+  the documented lifecycle message (flat JSON, straight to SQS: ``sandbox.lifecycle_notifications``);
 * CompleteLifecycleAction (CONTINUE / ABANDON), RecordLifecycleActionHeartbeat, and a timer thread that
   applies the hook's DefaultResult at the heartbeat (or global) timeout; ABANDON terminates the
   instance and the group launches a replacement, which gets its own hold and messages;
-* an ordered journal of every lifecycle transition, with the instance's ``Name`` tag at that moment.
+* an ordered journal of every lifecycle transition, with every tag the instance had at that moment.
 
-Notification targets must be SQS queues (standard, not FIFO) in the group's account and Region; the
-message is put on the queue by calling moto's SQS backend in-process. SNS topics are NOT emulated as
-targets (a hook naming one is rejected like an unreachable target), and neither are EventBridge
-deliveries, warm pools or the behaviour of ``autoscaling:EC2_INSTANCE_TERMINATING`` hooks (they are
-stored and described, but scale-in terminates at once).
+SNS topics are NOT emulated as targets (a hook naming one is rejected like an unreachable target), and
+neither are EventBridge deliveries, warm pools or the behaviour of ``autoscaling:EC2_INSTANCE_TERMINATING``
+hooks (they are stored and described, but scale-in terminates at once).
+
+The engine is one file although it is longer than most: hooks, open actions, their timer and the
+journal are one state machine under one lock (completing an action, a timeout, deleting a hook and
+terminating an instance each change all of them at once).
 
 Threading: moto is not safe for concurrent mutation, so every method that changes moto state must be
 called with the sandbox's lock held (request handlers already are; the timer thread takes it). The
@@ -29,19 +32,37 @@ engine's own lock only guards its bookkeeping, so the query helpers can be calle
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import threading
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from moto.autoscaling.exceptions import ValidationError
 from moto.autoscaling.models import LifecycleHook, autoscaling_backends
 from moto.ec2.models import ec2_backends
-from moto.sqs.models import sqs_backends
+
+from sandbox.lifecycle_hooks import (
+    LAUNCHING,
+    RESULTS,
+    global_timeout,
+    group_not_found,
+    hook_key,
+    missing_member,
+    new_hook,
+    publish_failure,
+    required_names,
+    validated_settings,
+)
+from sandbox.lifecycle_notifications import (
+    SentNotification,
+    build_launch_message,
+    build_test_notification,
+    deliver,
+    is_emulated_target,
+)
 
 if TYPE_CHECKING:
     from moto.autoscaling.models import AutoScalingBackend, FakeAutoScalingGroup, InstanceState
@@ -50,35 +71,12 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-LAUNCHING = "autoscaling:EC2_INSTANCE_LAUNCHING"
-TERMINATING = "autoscaling:EC2_INSTANCE_TERMINATING"
-TEST_NOTIFICATION = "autoscaling:TEST_NOTIFICATION"
-TRANSITIONS = (LAUNCHING, TERMINATING)
-RESULTS = ("CONTINUE", "ABANDON")
-DEFAULT_HEARTBEAT_TIMEOUT = 3600
-MIN_HEARTBEAT_TIMEOUT = 30
-MAX_HEARTBEAT_TIMEOUT = 7200
-MAX_GLOBAL_TIMEOUT = 172800  # 48 hours
-MAX_METADATA_LENGTH = 1023
-SERVICE = "AWS Auto Scaling"
-
 # Lifecycle states as DescribeAutoScalingInstances reports them (plus the two ends the journal needs).
 PENDING = "Pending"
 PENDING_WAIT = "Pending:Wait"
 IN_SERVICE = "InService"
 TERMINATED = "Terminated"
 DETACHED = "Detached"
-
-
-def global_timeout(heartbeat_timeout: int) -> int:
-    """The longest an instance can wait in a lifecycle action, heartbeats or not."""
-    return min(MAX_GLOBAL_TIMEOUT, 100 * heartbeat_timeout)
-
-
-def iso_time(epoch_seconds: float) -> str:
-    """``2021-01-19T00:36:26.533Z``: the Time format of lifecycle notifications."""
-    moment = datetime.fromtimestamp(epoch_seconds, tz=UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -91,7 +89,7 @@ class LifecycleEvent:
     from_state: str
     to_state: str
     cause: str  # "launch", "CONTINUE", "ABANDON", "timeout:CONTINUE", "timeout:ABANDON", "hook-deleted:ABANDON", ...
-    name_tag: str | None  # the instance's Name tag at that moment (None if it had none)
+    tags: Mapping[str, str] = field(hash=False)  # every tag of the instance at that moment (read-only)
     hook: str | None = None  # the hook whose completion or timeout caused it, if any
 
 
@@ -113,19 +111,6 @@ class PendingAction:
     heartbeats: int
 
 
-@dataclass(frozen=True)
-class SentNotification:
-    """A message the sandbox's Auto Scaling put (or tried to put) on a notification target."""
-
-    time: float
-    kind: str  # "test" or "launch"
-    target_arn: str
-    asg: str
-    instance_id: str | None
-    body: dict[str, Any]
-    delivered: bool
-
-
 @dataclass
 class _Action:
     token: str
@@ -143,97 +128,6 @@ class _Action:
 
     def snapshot(self) -> PendingAction:
         return PendingAction(**self.__dict__)
-
-
-def _missing(member: str) -> ValidationError:
-    return ValidationError(
-        f"1 validation error detected: Value null at '{member}' failed to satisfy constraint: Member must not be null"
-    )
-
-
-def _required_names(group_name: str | None, hook_name: str | None) -> tuple[str, str]:
-    """Both lifecycle-action calls name the group and the hook; the hook is checked first, as before."""
-    if not hook_name:
-        raise _missing("lifecycleHookName")
-    if not group_name:
-        raise _missing("autoScalingGroupName")
-    return group_name, hook_name
-
-
-def _hook_key(group_name: str, hook_name: str) -> str:
-    return f"{group_name}_{hook_name}"  # moto's own key for AutoScalingBackend.lifecycle_hooks
-
-
-def _group_not_found(group_name: str) -> ValidationError:
-    return ValidationError(f"AutoScalingGroup name not found - AutoScalingGroup '{group_name}' not found")
-
-
-def _publish_failure(target_arn: str, role_arn: str | None) -> ValidationError:
-    return ValidationError(
-        f"Unable to publish test message to notification target {target_arn} using IAM role {role_arn}. "
-        "Please check your target and role configuration and try to put lifecycle hook again."
-    )
-
-
-def _validated_settings(
-    existing: LifecycleHook | None,
-    *,
-    transition: str | None,
-    role_arn: str | None,
-    target_arn: str | None,
-    metadata: str | None,
-    heartbeat_timeout: int | None,
-    default_result: str | None,
-) -> dict[str, Any]:
-    """The hook's settings after this put: given values win, unspecified ones keep what the hook had."""
-    if transition is None:
-        if existing is None or existing.lifecycle_transition is None:
-            raise ValidationError("LifecycleTransition is required when creating a lifecycle hook")
-        transition = existing.lifecycle_transition
-    if transition not in TRANSITIONS:
-        raise ValidationError(
-            f"Invalid LifecycleTransition '{transition}'; valid values are {' and '.join(TRANSITIONS)}"
-        )
-    if heartbeat_timeout is None:
-        heartbeat_timeout = existing.heartbeat_timeout if existing is not None else DEFAULT_HEARTBEAT_TIMEOUT
-    if heartbeat_timeout < MIN_HEARTBEAT_TIMEOUT:
-        raise ValidationError(
-            f"1 validation error detected: Value '{heartbeat_timeout}' at 'heartbeatTimeout' failed to satisfy "
-            f"constraint: Member must have value greater than or equal to {MIN_HEARTBEAT_TIMEOUT}"
-        )
-    if heartbeat_timeout > MAX_HEARTBEAT_TIMEOUT:
-        raise ValidationError(
-            f"1 validation error detected: Value '{heartbeat_timeout}' at 'heartbeatTimeout' failed to satisfy "
-            f"constraint: Member must have value less than or equal to {MAX_HEARTBEAT_TIMEOUT}"
-        )
-    if default_result is None:
-        default_result = existing.default_result if existing is not None else "ABANDON"
-    if default_result not in RESULTS:
-        raise ValidationError(f"Invalid DefaultResult '{default_result}'; valid values are CONTINUE and ABANDON")
-    if metadata is None:
-        metadata = getattr(existing, "notification_metadata", None)
-    if metadata is not None and len(metadata) > MAX_METADATA_LENGTH:
-        raise ValidationError(
-            "1 validation error detected: Value at 'notificationMetadata' failed to satisfy constraint: "
-            f"Member must have length less than or equal to {MAX_METADATA_LENGTH}"
-        )
-    if target_arn is None:
-        target_arn = getattr(existing, "notification_target_arn", None)
-    if role_arn is None:
-        role_arn = getattr(existing, "role_arn", None)
-    if target_arn == "":  # an empty string removes the target (documented for PutLifecycleHook)
-        target_arn = None
-    if target_arn and not role_arn:
-        raise ValidationError("RoleARN is required for a lifecycle hook with a NotificationTargetARN")
-    return {
-        "lifecycle_transition": transition,
-        "heartbeat_timeout": int(heartbeat_timeout),
-        "global_timeout": global_timeout(int(heartbeat_timeout)),
-        "default_result": default_result,
-        "notification_metadata": metadata or None,
-        "notification_target_arn": target_arn,
-        "role_arn": role_arn,
-    }
 
 
 class LifecycleEngine:
@@ -336,15 +230,15 @@ class LifecycleEngine:
     ) -> LifecycleHook:
         """PutLifecycleHook: creates or updates (keeping unspecified fields) and sends the test message."""
         if not hook_name:
-            raise _missing("lifecycleHookName")
+            raise missing_member("lifecycleHookName")
         if not group_name:
-            raise _missing("autoScalingGroupName")
+            raise missing_member("autoScalingGroupName")
         group = backend.autoscaling_groups.get(group_name)
         if group is None:
-            raise _group_not_found(group_name)
-        key = _hook_key(group_name, hook_name)
+            raise group_not_found(group_name)
+        key = hook_key(group_name, hook_name)
         existing = backend.lifecycle_hooks.get(key)
-        settings = _validated_settings(
+        settings = validated_settings(
             existing,
             transition=transition,
             role_arn=role_arn,
@@ -355,8 +249,11 @@ class LifecycleEngine:
         )
         if target_arn:
             self._check_target(backend, target_arn, settings["role_arn"])
-        hook = existing or LifecycleHook(hook_name, group_name, None, None, None)
-        hook.__dict__.update(settings)
+        if existing is None:
+            hook = new_hook(hook_name, group_name, settings)
+        else:
+            hook = existing
+            hook.__dict__.update(settings)
         backend.lifecycle_hooks[key] = hook
         if target_arn:
             self._send_test_notification(group, hook)
@@ -377,11 +274,11 @@ class LifecycleEngine:
         for spec in specs:
             name = spec.get("LifecycleHookName")
             if not name:
-                raise _missing("lifecycleHookSpecificationList.member.lifecycleHookName")
+                raise missing_member("lifecycleHookSpecificationList.member.lifecycleHookName")
             if not spec.get("LifecycleTransition"):
-                raise _missing("lifecycleHookSpecificationList.member.lifecycleTransition")
+                raise missing_member("lifecycleHookSpecificationList.member.lifecycleTransition")
             timeout = spec.get("HeartbeatTimeout")
-            settings = _validated_settings(
+            settings = validated_settings(
                 None,
                 transition=spec.get("LifecycleTransition"),
                 role_arn=spec.get("RoleARN"),
@@ -392,14 +289,12 @@ class LifecycleEngine:
             )
             if settings["notification_target_arn"]:
                 self._check_target(backend, settings["notification_target_arn"], settings["role_arn"])
-            hook = LifecycleHook(name, group_name, None, None, None)
-            hook.__dict__.update(settings)
-            hooks.append(hook)
+            hooks.append(new_hook(name, group_name, settings))
         previous = {
-            _hook_key(group_name, h.name): backend.lifecycle_hooks.get(_hook_key(group_name, h.name)) for h in hooks
+            hook_key(group_name, h.name): backend.lifecycle_hooks.get(hook_key(group_name, h.name)) for h in hooks
         }
         for hook in hooks:
-            backend.lifecycle_hooks[_hook_key(group_name, hook.name)] = hook
+            backend.lifecycle_hooks[hook_key(group_name, hook.name)] = hook
         pending_key = (backend.account_id, backend.region_name, group_name)
         with self._lock:
             self._pending_tests[pending_key] = [h for h in hooks if h.notification_target_arn]
@@ -479,22 +374,7 @@ class LifecycleEngine:
                     self._actions[action.token] = action
                     target = getattr(hook, "notification_target_arn", None)
                     if target:
-                        body: dict[str, Any] = {
-                            "Origin": "EC2",
-                            "Destination": "AutoScalingGroup",
-                            "LifecycleHookName": hook.name,
-                            "AccountId": backend.account_id,
-                            "RequestId": request_id,
-                            "LifecycleTransition": LAUNCHING,
-                            "AutoScalingGroupName": group.name,
-                            "Service": SERVICE,
-                            "Time": iso_time(now),
-                            "EC2InstanceId": instance_id,
-                            "LifecycleActionToken": action.token,
-                        }
-                        metadata = getattr(hook, "notification_metadata", None)
-                        if metadata:
-                            body["NotificationMetadata"] = metadata
+                        body = build_launch_message(group, hook, instance_id, action.token, request_id, now)
                         self._deliver(now, "launch", target, group.name, instance_id, body)
 
     # ------------------------------------------------------------------ actions
@@ -509,9 +389,9 @@ class LifecycleEngine:
         instance_id: str | None = None,
     ) -> None:
         """CompleteLifecycleAction: CONTINUE lets the instance in once all its hooks are done; ABANDON ends it."""
-        group_name, hook_name = _required_names(group_name, hook_name)
+        group_name, hook_name = required_names(group_name, hook_name)
         if not result:
-            raise _missing("lifecycleActionResult")
+            raise missing_member("lifecycleActionResult")
         if result not in RESULTS:
             raise ValidationError(f"Invalid LifecycleActionResult '{result}'; valid values are CONTINUE and ABANDON")
         with self._lock:
@@ -528,7 +408,7 @@ class LifecycleEngine:
         instance_id: str | None = None,
     ) -> PendingAction:
         """RecordLifecycleActionHeartbeat: restarts the heartbeat timer, never past the global timeout."""
-        group_name, hook_name = _required_names(group_name, hook_name)
+        group_name, hook_name = required_names(group_name, hook_name)
         with self._lock:
             action = self._find_action(backend, group_name, hook_name, token, instance_id)
             action.deadline = min(self.clock.now() + action.heartbeat_timeout, action.global_deadline)
@@ -548,8 +428,8 @@ class LifecycleEngine:
             raise ValidationError("Either LifecycleActionToken or InstanceId must be specified")
         self._expire_due()  # an overdue action is timed out first, even if the timer has not run yet
         if group_name not in backend.autoscaling_groups:
-            raise _group_not_found(group_name)
-        if _hook_key(group_name, hook_name) not in backend.lifecycle_hooks:
+            raise group_not_found(group_name)
+        if hook_key(group_name, hook_name) not in backend.lifecycle_hooks:
             raise ValidationError(f"LifecycleHook '{hook_name}' not found for AutoScalingGroup '{group_name}'")
         where = (backend.account_id, backend.region_name, group_name, hook_name)
         if token:
@@ -616,7 +496,7 @@ class LifecycleEngine:
                     from_state=PENDING_WAIT,
                     to_state=to_state,
                     cause="external",
-                    name_tag=self._name_tag(action.account_id, action.region, action.instance_id),
+                    tags=self._tags(action.account_id, action.region, action.instance_id),
                 )
             )
 
@@ -662,44 +542,24 @@ class LifecycleEngine:
                 from_state=from_state,
                 to_state=to_state,
                 cause=cause,
-                name_tag=self._name_tag(group.account_id, group.region, instance_id),
+                tags=self._tags(group.account_id, group.region, instance_id),
                 hook=hook,
             )
         )
 
     @staticmethod
-    def _name_tag(account_id: str, region: str, instance_id: str) -> str | None:
-        tags = ec2_backends[account_id][region].tags.get(instance_id) or {}
-        return tags.get("Name")
-
-    @staticmethod
-    def _queue_for(backend: AutoScalingBackend, target_arn: str) -> Any:
-        parts = target_arn.split(":")
-        if len(parts) != 6 or parts[0] != "arn" or parts[2] != "sqs":
-            return None
-        if parts[3] != backend.region_name or parts[4] != backend.account_id:
-            return None
-        queue = sqs_backends[parts[4]][parts[3]].queues.get(parts[5])
-        if queue is None or queue.fifo_queue:
-            return None
-        return queue
+    def _tags(account_id: str, region: str, instance_id: str) -> Mapping[str, str]:
+        """A read-only copy of every tag the instance has now."""
+        return MappingProxyType(dict(ec2_backends[account_id][region].tags.get(instance_id) or {}))
 
     def _check_target(self, backend: AutoScalingBackend, target_arn: str, role_arn: str | None) -> None:
         """Only standard SQS queues of the group's account and Region are emulated targets (no SNS)."""
-        if self._queue_for(backend, target_arn) is None:
-            raise _publish_failure(target_arn, role_arn)
+        if not is_emulated_target(target_arn, backend.account_id, backend.region_name):
+            raise publish_failure(target_arn, role_arn)
 
     def _send_test_notification(self, group: FakeAutoScalingGroup, hook: LifecycleHook) -> None:
         now = self.clock.now()
-        body = {
-            "AccountId": group.account_id,
-            "RequestId": str(uuid.uuid4()),
-            "AutoScalingGroupARN": group.arn,
-            "AutoScalingGroupName": group.name,
-            "Service": SERVICE,
-            "Event": TEST_NOTIFICATION,
-            "Time": iso_time(now),
-        }
+        body = build_test_notification(group, str(uuid.uuid4()), now)
         with self._lock:
             self._deliver(now, "test", hook.notification_target_arn, group.name, None, body)
 
@@ -712,12 +572,4 @@ class LifecycleEngine:
     def _deliver(
         self, now: float, kind: str, target_arn: str, asg: str, instance_id: str | None, body: dict[str, Any]
     ) -> None:
-        delivered = False
-        parts = target_arn.split(":")
-        if len(parts) == 6:
-            with contextlib.suppress(Exception):  # a deleted queue loses the message, as on AWS
-                sqs_backends[parts[4]][parts[3]].send_message(parts[5], json.dumps(body, separators=(",", ":")))
-                delivered = True
-        if not delivered:
-            logger.warning("lifecycle notification to %s was not delivered", target_arn)
-        self._sent.append(SentNotification(now, kind, target_arn, asg, instance_id, body, delivered))
+        self._sent.append(deliver(now, kind, target_arn, asg, instance_id, body))

@@ -1,6 +1,11 @@
 """Every change this project makes to moto's behaviour lives here, so a moto upgrade shows what broke.
 
 moto is pinned exactly (pyproject.toml); each patch has its own test under tests/integration/sandbox.
+One file on purpose, though longer than the others: it is the complete list of what the sandbox
+changes inside moto, section by section, and nothing else.
+
+The patches read the running sandbox through :class:`RunningSandbox` (its clock, fault controls and
+lifecycle engine), so this module never imports the server that applies it.
 """
 
 from __future__ import annotations
@@ -10,31 +15,56 @@ import datetime
 import functools
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from sandbox.clock import SandboxClock
     from sandbox.faults import FaultControls
-    from sandbox.server import Sandbox
-
-_active: Sandbox | None = None
+    from sandbox.lifecycle import LifecycleEngine
 
 
-def apply(sandbox: Sandbox) -> None:
+class RunningSandbox(Protocol):
+    """What the patches need of the sandbox that applied them."""
+
+    clock: SandboxClock
+    controls: FaultControls
+    lifecycle: LifecycleEngine
+
+
+_active: RunningSandbox | None = None
+
+
+def apply(sandbox: RunningSandbox) -> None:
     """Installs the patches for one running sandbox (moto's backends are process-wide: one at a time)."""
     global _active  # noqa: PLW0603 - moto's state is process-global, so is ours
     if _active is not None and _active is not sandbox:
         raise RuntimeError("another Sandbox is already running in this process; stop it first")
     _active = sandbox
+    _disable_cors()
     _patch_ec2_realism()
     _patch_lifecycle()
     _patch_cloudformation()
 
 
-def release(sandbox: Sandbox) -> None:
+def release(sandbox: RunningSandbox) -> None:
     global _active  # noqa: PLW0603
     if _active is sandbox:
         _active = None
+
+
+# ===================================================================================================
+# No CORS (front-door helper). moto 5.2.5 wraps every backend app in flask_cors unless the module
+# global DISABLE_GLOBAL_CORS (read once from MOTO_DISABLE_GLOBAL_CORS at import) is true, so every
+# answer would carry Access-Control-Allow-Origin: the sandbox serves programs, never web pages
+# (sandbox.front_door). Set before the server creates its first backend app:
+#   moto.moto_server.werkzeug_app.DISABLE_GLOBAL_CORS    True
+# ===================================================================================================
+
+
+def _disable_cors() -> None:
+    from moto.moto_server import werkzeug_app  # noqa: PLC0415 - moto loads lazily
+
+    werkzeug_app.DISABLE_GLOBAL_CORS = True  # type: ignore[attr-defined]  # a module global, read per app
 
 
 # ===================================================================================================
@@ -284,16 +314,16 @@ def _wrap_lifecycle(
     setattr(owner, name, wrapper)
 
 
-def _lifecycle_engine() -> Any:
+def _lifecycle_engine() -> LifecycleEngine | None:
     """The running sandbox's LifecycleEngine, or None."""
-    return getattr(_active, "lifecycle", None) if _active is not None else None
+    return _active.lifecycle if _active is not None else None
 
 
 def _lifecycle_hook_init(original: Callable[..., None] | None) -> Callable[..., None]:
     assert original is not None
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-        from sandbox.lifecycle import global_timeout  # noqa: PLC0415
+        from sandbox.lifecycle_hooks import global_timeout  # noqa: PLC0415
 
         original(self, *args, **kwargs)
         self.role_arn = None

@@ -1,8 +1,9 @@
 """The embedded local AWS: moto's server behind a thin WSGI layer that adds realism and faults.
 
-Every request passes through :class:`SandboxApp`, which identifies the service and action, lets the
-fault controls delay, throttle or fail it, records it, and only then hands it to moto under one
-lock (moto's backends are not written for concurrent mutation).
+Every request passes through :class:`SandboxApp`, which refuses what is not an AWS API call from a
+program on this machine (``sandbox.front_door``), identifies the service and action, lets the fault
+controls delay, throttle or fail it, records it, and only then hands it to moto under one lock (moto's
+backends are not written for concurrent mutation).
 """
 
 from __future__ import annotations
@@ -17,9 +18,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs
 
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
@@ -29,32 +29,15 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from sandbox import moto_patches
+from sandbox.api_call import ACCOUNT_ID, DEFAULT_REGION, ApiCall, identify, tagged_resources
 from sandbox.clock import SandboxClock
-from sandbox.faults import FaultControls, Rejection
+from sandbox.faults import FaultControls
+from sandbox.front_door import moto_api_refusal, refusal
 from sandbox.lifecycle import LifecycleEngine
 
-DEFAULT_REGION = "us-east-1"
-ACCOUNT_ID = "123456789012"
-# Services that speak a JSON protocol (X-Amz-Target header) rather than the query protocol.
-_JSON_TARGET_PREFIXES = {
-    "AmazonSQS": "sqs",
-    "Logs_20140328": "logs",
-    "GraniteServiceVersion20100801": "monitoring",
-    "AWSEvents": "events",
-}
+__all__ = ["ACCOUNT_ID", "DEFAULT_REGION", "CallJournal", "CallRecord", "Sandbox", "SandboxApp", "error_response"]
 
 StartResponse = Callable[..., Any]
-
-
-@dataclass(frozen=True)
-class ApiCall:
-    """One request as the fault controls and the call journal see it."""
-
-    service: str
-    action: str
-    region: str
-    json_protocol: bool
-    params: dict[str, list[str]] = field(default_factory=dict, compare=False)
 
 
 @dataclass
@@ -94,36 +77,6 @@ class CallJournal:
         )
 
 
-def tagged_resources(call: ApiCall) -> tuple[str, ...]:
-    """ResourceId.N of an EC2 CreateTags / DeleteTags request, in order (empty for any other call)."""
-    if call.service != "ec2" or call.action not in ("CreateTags", "DeleteTags"):
-        return ()
-    keys = [k for k in call.params if k.startswith("ResourceId.") and k[len("ResourceId.") :].isdigit()]
-    keys.sort(key=lambda k: int(k[len("ResourceId.") :]))
-    return tuple(value for key in keys for value in call.params[key])
-
-
-def identify(environ: dict[str, Any], body: bytes) -> ApiCall:
-    """Works out service, action and region from the signed request, as AWS's front door does."""
-    service, region = "unknown", DEFAULT_REGION
-    auth = environ.get("HTTP_AUTHORIZATION", "")
-    if "Credential=" in auth:
-        scope = auth.split("Credential=", 1)[1].split(",", 1)[0].split("/")
-        if len(scope) >= 4:
-            region, service = scope[2], scope[3]
-    target = environ.get("HTTP_X_AMZ_TARGET", "")
-    if target:
-        prefix, _, action = target.partition(".")
-        return ApiCall(_JSON_TARGET_PREFIXES.get(prefix, service), action, region, True)
-    params: dict[str, list[str]] = {}
-    if environ.get("REQUEST_METHOD") == "POST" and body:
-        with contextlib.suppress(UnicodeDecodeError):
-            params = parse_qs(body.decode("utf-8"))
-    query = parse_qs(environ.get("QUERY_STRING", ""))
-    action = (params.get("Action") or query.get("Action") or [""])[0]
-    return ApiCall(service, action or environ.get("PATH_INFO", ""), region, False, params)
-
-
 def error_response(call: ApiCall, status: int, code: str, message: str) -> tuple[str, list[tuple[str, str]], bytes]:
     """An error body shaped the way the service's protocol shapes it, so botocore parses the code."""
     request_id = str(uuid.uuid4())
@@ -153,7 +106,13 @@ def error_response(call: ApiCall, status: int, code: str, message: str) -> tuple
     return f"{status} {_REASONS.get(status, 'Error')}", headers, body
 
 
-_REASONS = {400: "Bad Request", 404: "Not Found", 500: "Internal Server Error", 503: "Service Unavailable"}
+_REASONS = {
+    400: "Bad Request",
+    403: "Forbidden",
+    404: "Not Found",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
 
 
 def _xml_escape(text: str) -> str:
@@ -176,11 +135,11 @@ class _ConnectionReset(ConnectionResetError):
 
 
 class SandboxApp:
-    """WSGI middleware: identify, apply faults, dispatch to moto under the lock, record."""
+    """WSGI middleware: refuse, identify, apply faults, dispatch to moto under the lock, record."""
 
     def __init__(
         self,
-        inner: Callable[[dict[str, Any], StartResponse], Iterable[bytes]],
+        inner: DomainDispatcherApplication,
         controls: FaultControls,
         journal: CallJournal,
         lock: threading.RLock,
@@ -193,20 +152,17 @@ class SandboxApp:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         body = _read_body(environ)
         call = identify(environ, body)
-        if call.action.startswith("/moto-api"):
-            return self._dispatch(environ, start_response)
-        rejection: Rejection | None = self._controls.before_call(call)
+        refused = refusal(environ) or moto_api_refusal(self._inner, environ)
+        if refused is not None:
+            return self._error(call, 403, "AccessDenied", refused, start_response)
+        environ["wsgi.input"] = io.BytesIO(body)  # moto's routing may have read it
+        rejection = self._controls.before_call(call)
         if rejection is not None:
             if rejection.reset_connection:
                 self._journal.add(CallRecord(call.service, call.action, 0, "ConnectionReset", tagged_resources(call)))
                 _reset_connection(environ)
                 raise _ConnectionReset(call.action)
-            status, headers, payload = error_response(call, rejection.status, rejection.code, rejection.message)
-            self._journal.add(
-                CallRecord(call.service, call.action, rejection.status, rejection.code, tagged_resources(call))
-            )
-            start_response(status, headers)
-            return [payload]
+            return self._error(call, rejection.status, rejection.code, rejection.message, start_response)
         captured: dict[str, Any] = {}
 
         def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
@@ -216,10 +172,7 @@ class SandboxApp:
         try:
             chunks = self._run(environ, capture, call, body)
         except Exception as exc:  # an unexpected moto failure must still look like AWS, never a traceback
-            status, headers, payload = error_response(call, 500, "InternalFailure", f"sandbox: {exc!r}")
-            self._journal.add(CallRecord(call.service, call.action, 500, "InternalFailure", tagged_resources(call)))
-            start_response(status, headers)
-            return [payload]
+            return self._error(call, 500, "InternalFailure", f"sandbox: {exc!r}", start_response)
         status_line: str = captured.get("status", "500 Internal Server Error")
         headers = list(captured.get("headers", []))
         code = int(status_line.split(" ", 1)[0])
@@ -231,6 +184,15 @@ class SandboxApp:
         self._controls.after_call(call, code)
         start_response(status_line, headers)
         return [chunks]
+
+    def _error(
+        self, call: ApiCall, status: int, code: str, message: str, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        """Answers with an AWS error instead of moto, and records it."""
+        self._journal.add(CallRecord(call.service, call.action, status, code, tagged_resources(call)))
+        status_line, headers, payload = error_response(call, status, code, message)
+        start_response(status_line, headers)
+        return [payload]
 
     def _run(self, environ: dict[str, Any], capture: StartResponse, call: ApiCall, body: bytes) -> bytes:
         """Hands the request to moto under the lock; SQS long polls wait outside it.
@@ -248,10 +210,6 @@ class SandboxApp:
             if short_body is None or time.monotonic() >= deadline or _has_messages(chunks):
                 return chunks
             time.sleep(min(_LONG_POLL_INTERVAL, max(0.0, deadline - time.monotonic())))
-
-    def _dispatch(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        with self._lock:
-            return list(self._inner(environ, start_response))
 
 
 _LONG_POLL_INTERVAL = 0.05

@@ -10,6 +10,9 @@ from chaos import FAULTS, INVARIANTS, ChaosConfig, run_chaos
 from cli.main import main as cli_main
 from sandbox import Sandbox
 
+# Every test here starts and ends with the session sandbox's faults off.
+pytestmark = pytest.mark.usefixtures("controls")
+
 SMALL = ChaosConfig(
     seed=7,
     groups=2,
@@ -21,13 +24,6 @@ SMALL = ChaosConfig(
     duplicates=3,
     timeout=90.0,
 )
-
-
-@pytest.fixture(autouse=True)
-def quiet_sandbox(sandbox: Sandbox):
-    sandbox.controls.reset()
-    yield
-    sandbox.controls.reset()
 
 
 def test_small_seeded_configuration_loses_nothing_and_names_everything(sandbox: Sandbox) -> None:

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import pytest
 
 from sandbox import Sandbox
-from sandbox.faults import ErrorKind
+from sandbox.event_source_mapping import REPORT_BATCH_ITEM_FAILURES, EventSourceMappingSettings
+from sandbox.faults import ErrorKind, FaultControls
+from sandbox.lambda_context import FunctionSettings
 from sandbox.lambda_runtime import FunctionLogs, capture_function_output, environment_factory
-from sandbox.scenario import World, build_world
 from sandbox.trigger import SqsTrigger
-from tests.integration.conftest import expected_name, group_instances
+from scenarios import World, build_world
+from tests.support.waiting import wait_for
+from tests.support.world import expected_name, group_instances
 
 
 @pytest.fixture
@@ -27,32 +29,29 @@ def world(sandbox: Sandbox, unique: str) -> World:
 
 
 @pytest.fixture
-def trigger(sandbox: Sandbox, world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[SqsTrigger]:
+def trigger(
+    sandbox: Sandbox, world: World, controls: FaultControls, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[SqsTrigger]:
     """Started by the test inside its log capture: pytest swaps sys.stdout between setup and call."""
-    sandbox.controls.reset()
     monkeypatch.setenv("TIME_MARGIN_SECONDS", "1")  # sized for the 3 s function timeout below
     running = SqsTrigger(
         world.queue_url,
-        handler_factory=environment_factory(),
-        batch_size=10,
-        maximum_batching_window_in_seconds=0.5,
-        maximum_concurrency=3,
-        function_response_types=["ReportBatchItemFailures"],
-        function_timeout=3,
+        handler_factory=environment_factory("handler.app"),
+        function=FunctionSettings("asg-namer", timeout=3),
+        mapping=EventSourceMappingSettings(
+            batch_size=10,
+            maximum_batching_window_in_seconds=0.5,
+            maximum_concurrency=3,
+            function_response_types=(REPORT_BATCH_ITEM_FAILURES,),
+        ),
         endpoint_url=sandbox.endpoint_url,
     )
     yield running
     running.stop()
-    sandbox.controls.reset()
 
 
-def wait_for(condition, timeout: float = 60.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return bool(condition())
+def in_service(sandbox: Sandbox, world: World) -> int:
+    return sum(1 for i in group_instances(sandbox, world).values() if i["state"] == "InService")
 
 
 def dlq_bodies(sandbox: Sandbox, world: World) -> list[str]:
@@ -76,17 +75,15 @@ def _scale_out_with_poison(sandbox: Sandbox, world: World, trigger: SqsTrigger, 
     # WHEN the group scales out to twenty
     sandbox.client("autoscaling").set_desired_capacity(AutoScalingGroupName=world.asg_name, DesiredCapacity=20)
     # THEN all twenty become InService, each with the convention's name
-    assert wait_for(
-        lambda: sum(1 for i in group_instances(sandbox, world).values() if i["state"] == "InService") == 20
-    ), group_instances(sandbox, world)
+    wait_for(lambda: in_service(sandbox, world) == 20, interval=0.2)
     for facts in group_instances(sandbox, world).values():
         assert facts["name"] == expected_name(facts["ip"])
     # AND each entered service only after its Name was written (the sandbox records the order)
-    in_service = [e for e in sandbox.lifecycle.events(asg=world.asg_name) if e.to_state == "InService"]
-    assert len(in_service) == 20
-    assert all(event.name_tag for event in in_service)
+    entered = [e for e in sandbox.lifecycle.events(asg=world.asg_name) if e.to_state == "InService"]
+    assert len(entered) == 20
+    assert all(event.tags.get("Name") for event in entered)
     # AND the poison message reached the DLQ after maxReceiveCount receives, alone
-    assert wait_for(lambda: len(dlq_bodies(sandbox, world)) == 1, timeout=30)
+    wait_for(lambda: len(dlq_bodies(sandbox, world)) == 1, interval=0.2)
     assert dlq_bodies(sandbox, world) == ['{"not": "a notification"}']
     # AND nothing is left pending or in the queue
     assert sandbox.lifecycle.pending_actions(asg=world.asg_name) == []
@@ -114,6 +111,6 @@ def test_transient_errors_and_late_ips_still_end_with_every_instance_named(
     # WHEN the group scales out to eight
     sandbox.client("autoscaling").set_desired_capacity(AutoScalingGroupName=world.asg_name, DesiredCapacity=8)
     # THEN every instance ends named and InService, and nothing is in the DLQ
-    assert wait_for(lambda: sum(1 for i in group_instances(sandbox, world).values() if i["state"] == "InService") == 8)
+    wait_for(lambda: in_service(sandbox, world) == 8, interval=0.2)
     assert all(facts["name"] == expected_name(facts["ip"]) for facts in group_instances(sandbox, world).values())
     assert dlq_bodies(sandbox, world) == []

@@ -11,9 +11,8 @@ import pytest
 from handler.config import ConfigError
 from sandbox import Sandbox
 from sandbox.faults import EC2_CREATE_TAGS, BucketSpec, ErrorKind
-from sandbox.scenario import build_world
-from tests.integration.conftest import context, expected_name, group_instances, receive, scale_out
-from tests.unit.factories import (
+from scenarios import build_world
+from tests.support.events import (
     eventbridge_launch_successful,
     eventbridge_lifecycle,
     lifecycle_body,
@@ -22,6 +21,7 @@ from tests.unit.factories import (
     sqs_record,
     test_notification,
 )
+from tests.support.world import context, expected_name, group_instances, receive, scale_out
 
 Handler = Callable[[dict[str, Any], Any], Any]
 

@@ -10,15 +10,15 @@ import json
 from typing import Any
 
 from sandbox import Sandbox
-from sandbox.scenario import TEAM_TAGS, World, build_world
-from tests.integration.conftest import Received, context, expected_name, group_instances, scale_out
-from tests.unit.factories import (
+from scenarios import TEAM_TAGS, World, build_world
+from tests.support.events import (
     eventbridge_lifecycle,
     lifecycle_body,
     sns_subscription_confirmation,
     sqs_event,
     sqs_record,
 )
+from tests.support.world import Received, context, expected_name, group_instances, scale_out
 
 LONG = 600.0  # no record of these tests may run out of time, however slow the machine
 FAILURE_TAG = "asg-namer:naming-failed"

@@ -8,8 +8,9 @@ from typing import Any
 
 from cli.cfn_template import evaluate_conditions, load_template, parameter_values
 from sandbox import Sandbox
-from sandbox.scenario import TEAM_TAGS, build_world, create_slot_table
-from tests.integration.conftest import Received, context, expected_name, group_instances, scale_out
+from scenarios import TEAM_TAGS, build_world, create_slot_table
+from tests.support.events import scheduled_event
+from tests.support.world import Received, context, expected_name, group_instances, scale_out
 
 LONG = 600.0  # no record of this test may run out of time, however slow the machine
 
@@ -100,6 +101,12 @@ def test_every_action_the_handler_makes_is_allowed_by_the_execution_role(
     made |= recorded(sandbox, start)
     names = sorted(f["name"] for f in group_instances(sandbox, numbered).values() if f["state"] == "InService")
     assert names == ["store-01", "store-02"]
+    # AND the scheduled sweep over the served groups (one with a warm pool)
+    sandbox.client("autoscaling").put_warm_pool(AutoScalingGroupName=world.asg_name, MinSize=0)
+    start = len(sandbox.journal.records())
+    summary = cold_start(QUEUE_ARN=world.queue_arn)(scheduled_event(), context(LONG))
+    made |= recorded(sandbox, start)
+    assert summary["groups"] == 1
     # WHEN the recorded actions are compared with the template's execution role
     allowed = allowed_actions()
     # THEN the scenario exercised every path that calls AWS, and each call is allowed
@@ -111,6 +118,8 @@ def test_every_action_the_handler_makes_is_allowed_by_the_execution_role(
         "autoscaling:RecordLifecycleActionHeartbeat",
         "autoscaling:DescribeLifecycleHooks",
         "autoscaling:DescribeScalingActivities",
+        "autoscaling:DescribeAutoScalingGroups",
+        "autoscaling:DescribeWarmPool",
         "dynamodb:Query",
         "dynamodb:PutItem",
         "dynamodb:DeleteItem",

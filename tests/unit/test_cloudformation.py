@@ -209,6 +209,8 @@ def test_every_environment_variable_is_one_the_handler_reads() -> None:
         "INVALID_CHARS": "InvalidChars",
         "HOSTNAME_SAFE": "HostnameSafe",
         "ON_COLLISION": "OnCollision",
+        "SWEEP_FIX_DRIFT": "SweepFixDrift",
+        "SWEEP_STUCK_AFTER_SECONDS": "SweepStuckAfterSeconds",
         "TAG_ATTACHED": "TagAttached",
     }.items():
         assert variables[name] == {"Ref": parameter}
@@ -256,7 +258,10 @@ def test_the_role_tags_only_instances_a_group_launched_and_only_its_two_keys(att
 
 def test_execution_role_grants_nothing_beyond_its_statements_scopes() -> None:
     by_sid = {s["Sid"]: s for s in statements("ExecutionRole", TagAttached="true")}
-    unscoped = {"DescribeInstances", "ReadHooksAndActivities"}  # Describe* actions have no resource-level permissions
+    unscoped = {
+        "DescribeInstances",
+        "ReadGroupsHooksAndActivities",
+    }  # Describe* actions have no resource-level permissions
     for sid in unscoped:
         assert by_sid[sid]["Resource"] == "*"
         actions = by_sid[sid]["Action"] if isinstance(by_sid[sid]["Action"], list) else [by_sid[sid]["Action"]]
@@ -321,15 +326,23 @@ def test_every_dashboard_metric_of_the_handler_is_one_it_emits() -> None:
     assert {"AWS/SQS", "AWS/Lambda", DEFAULT_NAMESPACE} <= namespaces
 
 
+def _watched(alarm: dict[str, Any]) -> list[dict[str, Any]]:
+    """The metrics an alarm reads: its own, or those of its metric-math expression."""
+    if "Metrics" in alarm:
+        return [query["MetricStat"]["Metric"] for query in alarm["Metrics"] if "MetricStat" in query]
+    return [{k: alarm[k] for k in ("Namespace", "MetricName", "Dimensions")}]
+
+
 def test_every_alarm_on_a_handler_metric_uses_a_metric_it_emits() -> None:
     members = {m.value for m in Metric}
     alarms = of_type("AWS::CloudWatch::Alarm")
-    on_namer = [a["Properties"] for a in alarms.values() if a["Properties"]["Namespace"] == DEFAULT_NAMESPACE]
+    watched_metrics = [metric for a in alarms.values() for metric in _watched(a["Properties"])]
+    on_namer = [metric for metric in watched_metrics if metric["Namespace"] == DEFAULT_NAMESPACE]
     assert on_namer
-    for alarm in on_namer:
-        assert alarm["MetricName"] in members
-        assert alarm["Dimensions"] == [{"Name": "service", "Value": DEFAULT_SERVICE}]
-    watched = {(a["Properties"]["Namespace"], a["Properties"]["MetricName"]) for a in alarms.values()}
+    for metric in on_namer:
+        assert metric["MetricName"] in members
+        assert metric["Dimensions"] == [{"Name": "service", "Value": DEFAULT_SERVICE}]
+    watched = {(metric["Namespace"], metric["MetricName"]) for metric in watched_metrics}
     assert watched == {
         ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
         ("AWS/SQS", "ApproximateAgeOfOldestMessage"),
@@ -338,7 +351,12 @@ def test_every_alarm_on_a_handler_metric_uses_a_metric_it_emits() -> None:
         (DEFAULT_NAMESPACE, Metric.NAMING_FAILED.value),
         (DEFAULT_NAMESPACE, Metric.REJECTED_MESSAGES.value),
         (DEFAULT_NAMESPACE, Metric.NAMING_CIRCUIT_OPEN.value),
+        (DEFAULT_NAMESPACE, Metric.SWEEP_INSTANCES_NAMED.value),
+        (DEFAULT_NAMESPACE, Metric.SWEEP_ACTIONS_RELEASED.value),
     }
+    # AND the sweep's alarm fires when it had to act at all: events are being missed
+    acted = props("SweepActedAlarm")
+    assert acted["Metrics"][0]["Expression"] == "named + released" and acted["Threshold"] == 0
     dlq_alarm = props("DeadLetterQueueAlarm")
     assert dlq_alarm["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["DeadLetterQueue", "QueueName"]}
 
@@ -369,3 +387,26 @@ def test_the_slot_table_is_the_one_the_code_uses_on_demand_recoverable_and_encry
     claim = {s["Sid"]: s for s in statements("ExecutionRole")}["ClaimSlotNumbers"]
     assert claim["Resource"] == {"Fn::GetAtt": ["SlotTable", "Arn"]}
     assert sorted(claim["Action"]) == ["dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:Query"]
+
+
+@pytest.mark.parametrize(("minutes", "expression"), [("10", "rate(10 minutes)"), ("1", "rate(1 minute)"), ("0", None)])
+def test_the_sweep_runs_the_same_function_on_a_schedule_unless_turned_off(minutes: str, expression: str | None) -> None:
+    created = active_resources(TEMPLATE, {"CodeBucket": "b", "CodeKey": "k", "SweepIntervalMinutes": minutes})
+    assert ("SweepSchedule" in created) is (expression is not None)
+    assert ("SweepPermission" in created) is (expression is not None)
+    if expression is None:
+        return
+    conditions = evaluate_conditions(TEMPLATE, parameter_values(TEMPLATE, {"SweepIntervalMinutes": minutes}))
+    schedule = _resolve(props("SweepSchedule")["ScheduleExpression"], conditions)
+    rendered = (
+        schedule if isinstance(schedule, str) else schedule["Fn::Sub"].replace("${SweepIntervalMinutes}", minutes)
+    )
+    assert rendered == expression
+    (target,) = props("SweepSchedule")["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": ["Function", "Arn"]} and "Input" not in target  # AWS's Scheduled Event
+    permission = props("SweepPermission")
+    assert permission["Principal"] == "events.amazonaws.com"
+    assert permission["SourceArn"] == {"Fn::GetAtt": ["SweepSchedule", "Arn"]}
+    variables = props("Function")["Environment"]["Variables"]
+    assert variables["QUEUE_ARN"] == {"Fn::GetAtt": ["Queue", "Arn"]}
+    assert variables["SWEEP_GROUPS"] == {"Fn::Join": [",", {"Ref": "LaunchSuccessfulGroupNames"}]}

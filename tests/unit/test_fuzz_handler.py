@@ -23,8 +23,8 @@ from handler.hooks import HookDirectory
 from handler.launch import LaunchHandler
 from handler.observability import new_metrics
 from handler.processor import ConcurrentBatchProcessor
-from sandbox.trigger import LambdaContext
-from tests.unit import factories as f
+from sandbox.lambda_context import LambdaContext
+from tests.support import events as f
 
 GOOD_TAGS = {
     "Region": "vg",

@@ -19,7 +19,7 @@ from handler.messages import (
     MessageKind,
     parse_message,
 )
-from tests.unit import factories as f
+from tests.support import events as f
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PROPERTY = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

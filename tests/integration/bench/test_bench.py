@@ -8,16 +8,11 @@ from pathlib import Path
 import pytest
 
 from bench.config import ASG_NAMER, BASELINE, BenchConfig
-from bench.runner import (
-    BenchResults,
-    RunResult,
-    cold_start,
-    evaluate_targets,
-    floor_seconds,
-    peak_memory,
-    run_one,
-    write_json,
-)
+from bench.footprint import cold_start, peak_memory
+from bench.report import write_json
+from bench.results import BenchResults, RunResult
+from bench.runner import floor_seconds, run_one
+from bench.targets import evaluate_targets
 from sandbox import Sandbox
 from sandbox.faults import AUTOSCALING, DEFAULT_BUCKETS, EC2_CREATE_TAGS
 

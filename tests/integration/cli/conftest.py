@@ -11,7 +11,7 @@ import pytest
 
 from cli.main import main
 from sandbox import Sandbox
-from sandbox.scenario import World
+from scenarios import World
 
 
 @dataclass(frozen=True)

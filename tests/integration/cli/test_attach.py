@@ -6,7 +6,7 @@ import json
 
 from handler.naming import NOTIFICATION_METADATA_TEMPLATE_KEY
 from sandbox import Sandbox
-from sandbox.scenario import World
+from scenarios import World
 from tests.integration.cli.conftest import launch_unhooked, make_stack, without_hook
 
 

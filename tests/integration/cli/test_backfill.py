@@ -7,7 +7,7 @@ import sys
 
 from sandbox.faults import EC2_CREATE_TAGS, BucketSpec
 from tests.integration.cli.conftest import launch_unhooked, names, without_hook
-from tests.integration.conftest import expected_name, group_instances
+from tests.support.world import expected_name, group_instances
 
 
 def test_dry_run_lists_the_changes_and_writes_nothing(sandbox, world, cli):
@@ -15,30 +15,47 @@ def test_dry_run_lists_the_changes_and_writes_nothing(sandbox, world, cli):
     ids = launch_unhooked(sandbox, world, 2)
     result = cli("backfill", "--asg", world.asg_name, "--dry-run")
     assert result.code == 0, result.err
-    assert "dry run: 2 instance(s) would be (re)named, 0 cannot be named; nothing written." in result.out
+    assert "2 instance(s): 2 to (re)name, 0 already named, 0 drifted (left), 0 cannot be named now" in result.out
+    assert "dry run: nothing written." in result.out
+    for instance_id in ids:  # the plan: each instance, its current name and the new one
+        assert f"{instance_id}" in result.out and "(none)" in result.out
     assert names(sandbox, ids) == dict.fromkeys(ids)
 
 
-def test_backfill_names_every_instance_renames_wrong_ones_and_a_second_run_writes_nothing(sandbox, world, cli):
-    # GIVEN three unnamed instances and one with a stale name
+def test_backfill_names_every_instance_keeps_hand_set_names_and_a_second_run_writes_nothing(sandbox, world, cli):
+    # GIVEN three unnamed instances and one someone named by hand
     without_hook(sandbox, world)
     ids = launch_unhooked(sandbox, world, 4)
-    sandbox.client("ec2").create_tags(Resources=[ids[0]], Tags=[{"Key": "Name", "Value": "old-name"}])
+    sandbox.client("ec2").create_tags(Resources=[ids[0]], Tags=[{"Key": "Name", "Value": "hand-set"}])
     ips = {i: facts["ip"] for i, facts in group_instances(sandbox, world).items()}
     # WHEN backfilling without asking
     result = cli("backfill", "--asg", world.asg_name, "--yes")
-    # THEN every instance has the template's name and the output says what changed
+    # THEN the unnamed ones have the template's name, the hand-set name is left (and said so)
     assert result.code == 0, result.err
-    assert names(sandbox, ids) == {i: expected_name(ips[i]) for i in ids}
-    assert f"{ids[0]}: old-name -> {expected_name(ips[ids[0]])}" in result.out
+    assert names(sandbox, ids) == {ids[0]: "hand-set", **{i: expected_name(ips[i]) for i in ids[1:]}}
     assert f"{ids[1]}: (none) -> {expected_name(ips[ids[1]])}" in result.out
-    assert "Named 4 instance(s), 0 already named, 0 cannot be named, 0 failed." in result.out
+    assert "drift: the template says" in next(line for line in result.out.splitlines() if line.startswith(ids[0]))
+    assert "Named 3 instance(s), 0 released, 0 cannot be named, 0 failed." in result.out
     assert "4/4" in result.err  # the progress bar reached the end
     # AND a second run finds nothing to write
     before = sandbox.journal.count("ec2", "CreateTags")
     again = cli("backfill", "--asg", world.asg_name, "--yes")
-    assert again.code == 0 and "already has its name (4)" in again.out
+    assert again.code == 0 and "Nothing to write: every nameable instance already has its name." in again.out
     assert sandbox.journal.count("ec2", "CreateTags") == before
+
+
+def test_overwrite_replaces_a_different_existing_name(sandbox, world, cli):
+    # GIVEN an instance named by hand
+    without_hook(sandbox, world)
+    ids = launch_unhooked(sandbox, world, 1)
+    sandbox.client("ec2").create_tags(Resources=[ids[0]], Tags=[{"Key": "Name", "Value": "old-name"}])
+    (facts,) = group_instances(sandbox, world).values()
+    # WHEN backfilling with --overwrite
+    result = cli("backfill", "--asg", world.asg_name, "--yes", "--overwrite")
+    # THEN the plan said it and the name is replaced
+    assert result.code == 0, result.err
+    assert f"{ids[0]}: old-name -> {expected_name(facts['ip'])}" in result.out
+    assert names(sandbox, ids) == {ids[0]: expected_name(facts["ip"])}
 
 
 def test_backfill_survives_throttling_and_names_everything(sandbox, world, cli):
@@ -78,6 +95,7 @@ def test_backfill_without_a_terminal_refuses_unless_yes(sandbox, world, cli, mon
     result = cli("backfill", "--asg", world.asg_name)
     assert result.code == 2
     assert "pass --yes" in result.err and result.err.count("\n") == 1
+    assert ids[0] in result.out  # the plan was shown before asking
     assert names(sandbox, ids) == {ids[0]: None}
 
 
@@ -87,7 +105,7 @@ def test_backfill_reports_instances_it_cannot_name_and_exits_1(sandbox, world, c
     sandbox.client("ec2").delete_tags(Resources=[ids[1]], Tags=[{"Key": "App"}])
     result = cli("backfill", "--asg", world.asg_name, "--yes")
     assert result.code == 1
-    assert f"cannot name {ids[1]}: instance lacks tag(s) the template needs: 'App'" in result.out
+    assert "cannot name: instance lacks tag(s) the template needs: 'App'" in result.out
     assert names(sandbox, ids)[ids[0]] and names(sandbox, ids)[ids[1]] is None
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 from handler.naming import NOTIFICATION_METADATA_TEMPLATE_KEY
-from sandbox.scenario import build_world
+from scenarios import build_world
 from tests.integration.cli.conftest import launch_unhooked, names, without_hook
-from tests.integration.conftest import expected_name, group_instances
+from tests.support.world import expected_name, group_instances
 
 
 def test_preview_shows_each_name_and_why_an_instance_cannot_be_named_and_writes_nothing(sandbox, world, cli):

@@ -6,7 +6,7 @@ import json
 import uuid
 
 from sandbox import Sandbox
-from sandbox.scenario import World
+from scenarios import World
 from tests.integration.cli.conftest import make_stack
 
 

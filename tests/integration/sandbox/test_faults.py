@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import botocore.exceptions
@@ -10,6 +9,7 @@ import pytest
 from botocore.config import Config
 
 from sandbox import Sandbox
+from sandbox.api_call import ApiCall
 from sandbox.clock import SandboxClock
 from sandbox.faults import (
     AUTOSCALING,
@@ -26,19 +26,10 @@ from sandbox.faults import (
     FaultControls,
     bucket_for,
 )
-from sandbox.server import ApiCall
 
 # botocore's retries "max_attempts" counts retries after the first try; total_max_attempts=1 means one try only.
 NO_RETRY = Config(retries={"total_max_attempts": 1, "mode": "standard"})
 AMI = "ami-12c6146b"
-
-
-@pytest.fixture
-def controls(sandbox: Sandbox) -> Iterator[FaultControls]:
-    """The session sandbox's controls, back to all-off after every test."""
-    sandbox.controls.reset()
-    yield sandbox.controls
-    sandbox.controls.reset()
 
 
 @pytest.fixture

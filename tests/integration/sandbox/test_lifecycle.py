@@ -1,6 +1,6 @@
 """Launch lifecycle hooks of the embedded local AWS, over HTTP with plain boto3.
 
-Every expectation comes from /work/shared/reference/aws-facts.md (message shapes, error strings, timeouts).
+Every expectation comes from AWS's documentation of lifecycle hooks (message shapes, error strings, timeouts).
 """
 
 from __future__ import annotations
@@ -8,11 +8,10 @@ from __future__ import annotations
 import json
 import re
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from botocore.config import Config
@@ -21,9 +20,10 @@ from botocore.exceptions import ClientError
 from sandbox import ACCOUNT_ID, DEFAULT_REGION, Sandbox
 from sandbox.clock import SandboxClock
 from sandbox.lifecycle import LifecycleEngine
+from tests.support.waiting import wait_for
 
 LAUNCHING = "autoscaling:EC2_INSTANCE_LAUNCHING"
-ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role/asg-namer-lifecycle-hook"
+ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role/lifecycle-hook-role"
 TIME_FORMAT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 LAUNCH_FIELDS = {
     "Origin",
@@ -40,28 +40,15 @@ LAUNCH_FIELDS = {
 }
 TEST_FIELDS = {"AccountId", "RequestId", "AutoScalingGroupARN", "AutoScalingGroupName", "Service", "Event", "Time"}
 PROPAGATED_TAGS = {
-    "Project": "asg-namer",
+    "Project": "inventory",
     "Environment": "test",
     "Team": "platform",
     "CostCenter": "cc-1234",
     "Role": "web",
 }
-T = TypeVar("T")
 
 
 # ----------------------------------------------------------------------------------------------- helpers
-def eventually(probe: Callable[[], T | None], timeout: float = 15.0, interval: float = 0.05) -> T:
-    """Polls until probe returns something truthy; generous deadline, never an elapsed-time assert."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s (last value: {value!r})")
-        time.sleep(interval)
-
-
 class World:
     """Clients plus small factories for one test's resources (uniquely named: the sandbox is shared)."""
 
@@ -148,7 +135,7 @@ class World:
                 self.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
             return len(bodies) >= count
 
-        eventually(probe, timeout)
+        wait_for(probe, timeout)
         assert len(bodies) == count, bodies
         return bodies
 
@@ -562,7 +549,7 @@ def test_two_launch_hooks_instance_enters_service_only_after_both(world: World, 
     assert (entered.cause, entered.hook) == ("CONTINUE", "hook-b")
 
 
-def test_journal_records_the_name_tag_at_each_transition(world: World, sandbox: Sandbox) -> None:
+def test_journal_records_the_tags_at_each_transition(world: World, sandbox: Sandbox) -> None:
     # GIVEN a waiting instance
     url, arn = world.queue()
     group = world.group()
@@ -578,8 +565,12 @@ def test_journal_records_the_name_tag_at_each_transition(world: World, sandbox: 
 
     # THEN the journal shows it had no name while waiting and its name when it entered service
     events = sandbox.lifecycle.events(instance_id=instance)
-    assert [(e.to_state, e.name_tag) for e in events] == [("Pending:Wait", None), ("InService", "web-001")]
+    assert [(e.to_state, e.tags.get("Name")) for e in events] == [("Pending:Wait", None), ("InService", "web-001")]
     assert events[0].time <= events[1].time
+    # AND each entry holds every tag of that moment (the group's propagated ones too), read-only
+    assert all(PROPAGATED_TAGS.items() <= e.tags.items() for e in events)
+    with pytest.raises(TypeError):
+        events[1].tags["Name"] = "renamed"  # type: ignore[index]
 
 
 def test_terminating_a_waiting_instance_closes_its_action(world: World, sandbox: Sandbox) -> None:
@@ -709,11 +700,11 @@ def test_heartbeat_timeout_applies_the_default_result(world: World, sandbox: San
 
     # WHEN nobody completes it while the clock runs 60x (30 s of sandbox time is ~0.5 s real)
     with fast_clock(sandbox, 60):
-        timed_out = eventually(
+        timed_out = wait_for(
             lambda: [e for e in sandbox.lifecycle.events(instance_id=instance) if e.cause.startswith("timeout:")]
         )
         if default_result == "ABANDON":
-            replacement = eventually(lambda: [i for i in world.states(group) if i != instance])
+            replacement = wait_for(lambda: [i for i in world.states(group) if i != instance])
         # stop the chain of timeouts before restoring the clock
         world.asg.delete_lifecycle_hook(AutoScalingGroupName=group, LifecycleHookName=hook)
 

@@ -7,7 +7,6 @@ that wait for an instance to "grow up" run the session clock fast for their dura
 from __future__ import annotations
 
 import datetime
-import time
 from collections.abc import Callable, Iterator
 from types import SimpleNamespace
 from typing import Any, TypeVar
@@ -19,18 +18,12 @@ from botocore.config import Config
 from sandbox import ACCOUNT_ID, Sandbox, moto_patches
 from sandbox.clock import SandboxClock
 from sandbox.faults import FaultControls
+from tests.support.waiting import wait_for
 
 NO_RETRY = Config(retries={"total_max_attempts": 1, "mode": "standard"})
 AMI = "ami-12c6146b"
 FAST = 50.0  # sandbox seconds per real second while an instance has to age
 T = TypeVar("T")
-
-
-@pytest.fixture
-def controls(sandbox: Sandbox) -> Iterator[FaultControls]:
-    sandbox.controls.reset()
-    yield sandbox.controls
-    sandbox.controls.reset()
 
 
 @pytest.fixture
@@ -55,16 +48,9 @@ def described(ec2: Any, **kwargs: Any) -> dict[str, dict[str, Any]]:
     return {i["InstanceId"]: i for r in ec2.describe_instances(**kwargs)["Reservations"] for i in r["Instances"]}
 
 
-def eventually(check: Callable[[], T], timeout: float = 30.0) -> T:
-    """Polls until ``check`` stops raising (generous timeout; no elapsed-time asserts)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return check()
-        except (AssertionError, botocore.exceptions.ClientError):
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
+def eventually(check: Callable[[], T]) -> T:
+    """``check``'s value once it stops failing (AssertionError or an AWS error)."""
+    return wait_for(check, retrying_on=(AssertionError, botocore.exceptions.ClientError))
 
 
 def not_found(exc_info: pytest.ExceptionInfo[botocore.exceptions.ClientError]) -> tuple[str, str, int]:

@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from sandbox import Sandbox
+from sandbox.api_call import ApiCall, Rejection
+from sandbox.faults import FaultControls
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -55,23 +56,36 @@ def test_not_implemented_operation_is_an_aws_error(sandbox: Sandbox) -> None:
     assert raised.value.response["Error"]["Code"]
 
 
-def test_sqs_long_poll_does_not_stall_other_callers(sandbox: Sandbox, unique: str) -> None:
-    # GIVEN a long poll waiting on an empty queue
+def test_sqs_long_poll_does_not_stall_other_callers(
+    sandbox: Sandbox, controls: FaultControls, monkeypatch: pytest.MonkeyPatch, unique: str
+) -> None:
+    # GIVEN a long poll waiting on an empty queue (the sandbox signals when the poll has reached it)
     sqs = sandbox.client("sqs")
     waiting_url = sqs.create_queue(QueueName=f"lp-wait-{unique}")["QueueUrl"]
     other_url = sqs.create_queue(QueueName=f"lp-other-{unique}")["QueueUrl"]
+    poll_arrived = threading.Event()
+    before_call = controls.before_call
+
+    def signal_poll(call: ApiCall) -> Rejection | None:
+        if call.action == "ReceiveMessage":
+            poll_arrived.set()
+        return before_call(call)
+
+    monkeypatch.setattr(controls, "before_call", signal_poll)
     result: dict[str, object] = {}
     poller = threading.Thread(
         target=lambda: result.update(sandbox.client("sqs").receive_message(QueueUrl=waiting_url, WaitTimeSeconds=20))
     )
     poller.start()
-    time.sleep(0.3)
+    assert poll_arrived.wait(timeout=30)
     # WHEN another caller sends to another queue, then to the polled one
     sent_other = sqs.send_message(QueueUrl=other_url, MessageBody="other")
+    poll_open_during_send = poller.is_alive()
     sqs.send_message(QueueUrl=waiting_url, MessageBody="wake")
     poller.join(timeout=30)
     # THEN the other send went through while the poll was open, and the poll returned the message early
     assert sent_other["MessageId"]
+    assert poll_open_during_send
     assert not poller.is_alive()
     assert [m["Body"] for m in result["Messages"]] == ["wake"]  # type: ignore[index]
 

@@ -13,9 +13,14 @@ from typing import Any
 import pytest
 
 from sandbox import Sandbox
-from sandbox.trigger import LambdaContext, Outcome, SqsTrigger
+from sandbox.event_source_mapping import EventSourceMappingSettings
+from sandbox.invocation import InvocationOutcome
+from sandbox.lambda_context import FunctionSettings, LambdaContext
+from sandbox.trigger import SqsTrigger
+from tests.support.waiting import wait_for
 
 RBIF = ["ReportBatchItemFailures"]
+FUNCTION = FunctionSettings("trigger-test")
 WAIT = 15.0  # generous bound for anything we wait for; never an assertion on elapsed time
 
 
@@ -49,8 +54,10 @@ def make_trigger(sandbox: Sandbox) -> Iterator[Callable[..., SqsTrigger]]:
     """Builds triggers pointed at the sandbox and stops every one of them after the test."""
     created: list[SqsTrigger] = []
 
-    def make(queue_url: str, handler: Any = None, **settings: Any) -> SqsTrigger:
-        trigger = SqsTrigger(queue_url, handler, endpoint_url=sandbox.endpoint_url, **settings)
+    def make(
+        queue_url: str, handler: Any = None, *, function: FunctionSettings = FUNCTION, **settings: Any
+    ) -> SqsTrigger:
+        trigger = SqsTrigger(queue_url, handler, function=function, endpoint_url=sandbox.endpoint_url, **settings)
         created.append(trigger)
         return trigger
 
@@ -74,14 +81,6 @@ def dlq_of(sqs: Any, queue_url: str) -> str:
     attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["RedrivePolicy"])["Attributes"]
     dlq_name = json.loads(attributes["RedrivePolicy"])["deadLetterTargetArn"].rsplit(":", 1)[1]
     return str(sqs.get_queue_url(QueueName=dlq_name)["QueueUrl"])
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = WAIT) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)
 
 
 class Recorder:
@@ -121,7 +120,7 @@ def test_event_has_every_field_of_a_lambda_sqs_event(sqs: Any, make_queue: Any, 
     record = trigger.poll_once(wait_seconds=WAIT)
 
     # THEN the handler got one Lambda-shaped record with every field, typed as Lambda types them
-    assert record is not None and record.outcome == Outcome.SUCCESS
+    assert record is not None and record.outcome == InvocationOutcome.SUCCESS
     (event,) = handler.events
     assert list(event) == ["Records"]
     (rec,) = event["Records"]
@@ -183,7 +182,7 @@ def test_context_is_lambda_like_and_accepted_by_powertools_logger(sqs: Any, make
 
     queue_url = make_queue()
     send(sqs, queue_url, "x", "y")
-    trigger = make_trigger(queue_url, handler, function_name="namer", memory_limit_in_mb=256, function_timeout=10)
+    trigger = make_trigger(queue_url, handler, function=FunctionSettings("namer", timeout=10, memory_size=256))
 
     # WHEN two invocations run
     trigger.poll_once(wait_seconds=WAIT)
@@ -217,7 +216,7 @@ def test_batch_size_is_respected(sqs: Any, make_queue: Any, make_trigger: Any) -
     queue_url = make_queue()
     send(sqs, queue_url, *[f"m{i}" for i in range(7)])
     handler = Recorder()
-    trigger = make_trigger(queue_url, handler, batch_size=3)
+    trigger = make_trigger(queue_url, handler, mapping=EventSourceMappingSettings(batch_size=3))
 
     # WHEN the trigger polls until nothing is left
     while trigger.poll_once(wait_seconds=0.5) is not None:
@@ -236,7 +235,9 @@ def test_batch_size_above_ten_is_gathered_with_several_receives(
     queue_url = make_queue()
     send(sqs, queue_url, *[f"m{i}" for i in range(25)])
     handler = Recorder()
-    trigger = make_trigger(queue_url, handler, batch_size=25, maximum_batching_window_in_seconds=5)
+    trigger = make_trigger(
+        queue_url, handler, mapping=EventSourceMappingSettings(batch_size=25, maximum_batching_window_in_seconds=5)
+    )
     receives_before = sandbox.journal.count("sqs", "ReceiveMessage")
 
     # WHEN one batch is gathered
@@ -254,13 +255,15 @@ def test_batching_window_gathers_messages_that_arrive_during_it(sqs: Any, make_q
     queue_url = make_queue()
     send(sqs, queue_url, "first")
     handler = Recorder()
-    trigger = make_trigger(queue_url, handler, batch_size=10, maximum_batching_window_in_seconds=2)
+    trigger = make_trigger(
+        queue_url, handler, mapping=EventSourceMappingSettings(batch_size=10, maximum_batching_window_in_seconds=2)
+    )
     result: list[Any] = []
     poller = threading.Thread(target=lambda: result.append(trigger.poll_once(wait_seconds=WAIT)))
 
     # WHEN more messages arrive after the first one was received, while the window is open
     poller.start()
-    wait_for(lambda: counts(sqs, queue_url)[1] == 1)
+    wait_for(lambda: counts(sqs, queue_url)[1] == 1, timeout=WAIT)
     send(sqs, queue_url, "second", "third")
     poller.join(WAIT)
 
@@ -275,7 +278,7 @@ def test_without_window_a_batch_is_what_one_receive_returned(sqs: Any, make_queu
     queue_url = make_queue()
     send(sqs, queue_url, "first")
     handler = Recorder()
-    trigger = make_trigger(queue_url, handler, batch_size=10)
+    trigger = make_trigger(queue_url, handler, mapping=EventSourceMappingSettings(batch_size=10))
 
     # WHEN a message is delivered
     record = trigger.poll_once(wait_seconds=WAIT)
@@ -301,7 +304,7 @@ def test_maximum_concurrency_is_reached_and_never_exceeded(sqs: Any, make_queue:
             running -= 1
 
     send(sqs, queue_url, *[f"m{i}" for i in range(12)])
-    trigger = make_trigger(queue_url, handler, batch_size=1, maximum_concurrency=3)
+    trigger = make_trigger(queue_url, handler, mapping=EventSourceMappingSettings(batch_size=1, maximum_concurrency=3))
 
     # WHEN the trigger runs until the queue is drained
     with trigger:
@@ -334,7 +337,12 @@ def test_partial_failures_are_redelivered_then_moved_to_the_dlq(sqs: Any, make_q
                 failures.append({"itemIdentifier": rec["messageId"]})
         return {"batchItemFailures": failures}
 
-    trigger = make_trigger(queue_url, handler, function_response_types=RBIF, function_timeout=1)
+    trigger = make_trigger(
+        queue_url,
+        handler,
+        mapping=EventSourceMappingSettings(function_response_types=RBIF),
+        function=FunctionSettings("trigger-test", timeout=1),
+    )
 
     # WHEN the trigger runs until the source queue is empty
     with trigger:
@@ -357,7 +365,7 @@ def test_partial_failures_are_redelivered_then_moved_to_the_dlq(sqs: Any, make_q
     assert stats.records_succeeded == 2
     assert stats.records_failed == 4
     assert stats.whole_batch_failures == 0
-    assert {r.outcome for r in stats.invocation_log} == {Outcome.PARTIAL}
+    assert {r.outcome for r in stats.invocation_log} == {InvocationOutcome.PARTIAL}
 
 
 @pytest.mark.parametrize(
@@ -371,13 +379,15 @@ def test_report_batch_item_failures_responses_meaning_all_succeeded(
     # GIVEN a function that reports no failure in one of the accepted ways
     queue_url = make_queue()
     send(sqs, queue_url, "a", "b")
-    trigger = make_trigger(queue_url, Recorder(response), function_response_types=RBIF)
+    trigger = make_trigger(
+        queue_url, Recorder(response), mapping=EventSourceMappingSettings(function_response_types=RBIF)
+    )
 
     # WHEN the batch is handled
     record = trigger.poll_once(wait_seconds=WAIT)
 
     # THEN every message was deleted
-    assert record is not None and record.outcome == Outcome.SUCCESS
+    assert record is not None and record.outcome == InvocationOutcome.SUCCESS
     assert counts(sqs, queue_url) == (0, 0)
 
 
@@ -397,7 +407,7 @@ def test_without_report_batch_item_failures_a_normal_return_deletes_the_whole_ba
     record = trigger.poll_once(wait_seconds=WAIT)
 
     # THEN Lambda ignores the response: the whole batch is deleted
-    assert record is not None and record.outcome == Outcome.SUCCESS
+    assert record is not None and record.outcome == InvocationOutcome.SUCCESS
     assert counts(sqs, queue_url) == (0, 0)
 
 
@@ -409,13 +419,13 @@ def test_handler_raising_fails_the_whole_batch(sqs: Any, make_queue: Any, make_t
     def handler(event: dict[str, Any], context: Any) -> None:
         raise RuntimeError("boom")
 
-    trigger = make_trigger(queue_url, handler, function_response_types=RBIF)
+    trigger = make_trigger(queue_url, handler, mapping=EventSourceMappingSettings(function_response_types=RBIF))
 
     # WHEN the batch is handled
     record = trigger.poll_once(wait_seconds=WAIT)
 
     # THEN nothing was deleted: all three stay in flight until the visibility timeout
-    assert record is not None and record.outcome == Outcome.EXCEPTION
+    assert record is not None and record.outcome == InvocationOutcome.EXCEPTION
     assert record.error == "RuntimeError: boom"
     assert set(record.failed_message_ids) == set(record.message_ids)
     assert counts(sqs, queue_url) == (0, 3)
@@ -463,13 +473,13 @@ def test_invalid_partial_batch_response_fails_the_whole_batch(
     def handler(event: dict[str, Any], context: Any) -> Any:
         return make_response([r["messageId"] for r in event["Records"]])
 
-    trigger = make_trigger(queue_url, handler, function_response_types=RBIF)
+    trigger = make_trigger(queue_url, handler, mapping=EventSourceMappingSettings(function_response_types=RBIF))
 
     # WHEN the batch is handled
     record = trigger.poll_once(wait_seconds=WAIT)
 
     # THEN the whole batch failed: nothing deleted
-    assert record is not None and record.outcome == Outcome.INVALID_RESPONSE
+    assert record is not None and record.outcome == InvocationOutcome.INVALID_RESPONSE
     assert counts(sqs, queue_url) == (0, 2)
     assert trigger.stats().batch_failures["invalid_response"] == 1
 
@@ -491,14 +501,14 @@ def test_function_timeout_fails_the_batch_and_discards_the_late_result(
         release.wait(WAIT)
         returned.set()  # a normal return that would have deleted the batch
 
-    trigger = make_trigger(queue_url, handler, function_timeout=0.5)
+    trigger = make_trigger(queue_url, handler, function=FunctionSettings("trigger-test", timeout=0.5))
 
     try:
         # WHEN the batch is handled
         record = trigger.poll_once(wait_seconds=WAIT)
 
         # THEN the invocation timed out and nothing was deleted
-        assert record is not None and record.outcome == Outcome.TIMEOUT
+        assert record is not None and record.outcome == InvocationOutcome.TIMEOUT
         assert record.error is not None and "timed out" in record.error
         assert counts(sqs, queue_url) == (0, 1)
         assert trigger.stats().batch_failures["timeout"] == 1
@@ -512,7 +522,7 @@ def test_function_timeout_fails_the_batch_and_discards_the_late_result(
 
     # AND when the late handler finally returns, its result is discarded (the message is still not deleted)
     assert returned.wait(WAIT)
-    wait_for(lambda: trigger.stats().late_threads_running == 0)
+    wait_for(lambda: trigger.stats().late_threads_running == 0, timeout=WAIT)
     assert counts(sqs, queue_url) == (0, 1)
     assert trigger.stats().records_succeeded == 0
 
@@ -532,7 +542,7 @@ def test_timed_out_environment_is_discarded(sqs: Any, make_queue: Any, make_trig
 
         return handler
 
-    trigger = make_trigger(queue_url, handler_factory=factory, function_timeout=0.5)
+    trigger = make_trigger(queue_url, handler_factory=factory, function=FunctionSettings("trigger-test", timeout=0.5))
     try:
         # WHEN the first invocation times out and the message comes back
         first = trigger.poll_once(wait_seconds=WAIT)
@@ -541,8 +551,8 @@ def test_timed_out_environment_is_discarded(sqs: Any, make_queue: Any, make_trig
         release.set()
 
     # THEN the retry ran cold in a new execution environment and succeeded
-    assert first is not None and first.outcome == Outcome.TIMEOUT
-    assert second is not None and second.outcome == Outcome.SUCCESS
+    assert first is not None and first.outcome == InvocationOutcome.TIMEOUT
+    assert second is not None and second.outcome == InvocationOutcome.SUCCESS
     assert second.cold_start and second.environment_id != first.environment_id
 
 
@@ -563,13 +573,13 @@ def test_init_failure_fails_the_batch_and_a_fixed_configuration_recovers(
             raise KeyError("NAME_TAG_KEY")
         return handler
 
-    trigger = make_trigger(queue_url, handler_factory=factory, function_timeout=1)
+    trigger = make_trigger(queue_url, handler_factory=factory, function=FunctionSettings("trigger-test", timeout=1))
 
     # WHEN the first invocation runs with the broken configuration
     first = trigger.poll_once(wait_seconds=WAIT)
 
     # THEN it fails as an init error and nothing is deleted
-    assert first is not None and first.outcome == Outcome.INIT_ERROR
+    assert first is not None and first.outcome == InvocationOutcome.INIT_ERROR
     assert first.error is not None and "NAME_TAG_KEY" in first.error
     assert handler.events == []
     assert counts(sqs, queue_url)[1] == 1
@@ -579,7 +589,7 @@ def test_init_failure_fails_the_batch_and_a_fixed_configuration_recovers(
     second = trigger.poll_once(wait_seconds=WAIT)
 
     # THEN the factory is tried again, succeeds, and the redelivered message is handled and deleted
-    assert second is not None and second.outcome == Outcome.SUCCESS and second.cold_start
+    assert second is not None and second.outcome == InvocationOutcome.SUCCESS and second.cold_start
     assert factory_calls == 2
     assert handler.events[0]["Records"][0]["attributes"]["ApproximateReceiveCount"] == "2"
     assert counts(sqs, queue_url) == (0, 0)
@@ -607,7 +617,9 @@ def test_init_failure_fails_the_batch_and_a_fixed_configuration_recovers(
         ({"maximum_concurrency": 1001}, "MaximumConcurrency"),
         ({"batch_size": 11}, "MaximumBatchingWindowInSeconds"),
         ({"function_response_types": ["ReportEverything"]}, "FunctionResponseTypes"),
-        ({"function_timeout": 6}, "VisibilityTimeout"),
+        ({"timeout": 6}, "VisibilityTimeout"),
+        ({"timeout": 0}, "Timeout"),
+        ({"name": "no spaces allowed"}, "FunctionName"),
     ],
     ids=[
         "batch-0",
@@ -619,6 +631,8 @@ def test_init_failure_fails_the_batch_and_a_fixed_configuration_recovers(
         "batch-11-without-window",
         "unknown-response-type",
         "timeout-above-visibility",
+        "timeout-0",
+        "bad-function-name",
     ],
 )
 def test_invalid_mapping_settings_are_rejected(
@@ -627,9 +641,12 @@ def test_invalid_mapping_settings_are_rejected(
     # GIVEN a queue with a 5-second visibility timeout
     queue_url = make_queue(visibility=5)
 
-    # WHEN / THEN creating the mapping with a bad setting fails, naming the setting
+    # WHEN / THEN creating the mapping (or the function) with a bad setting fails, naming the setting
+    function_settings = {k: v for k, v in settings.items() if k in ("name", "timeout")}
     with pytest.raises(ValueError, match=named):
-        make_trigger(queue_url, Recorder(), **settings)
+        mapping = EventSourceMappingSettings(**{k: v for k, v in settings.items() if k not in function_settings})
+        function = FunctionSettings(**{"name": "trigger-test", **function_settings})
+        make_trigger(queue_url, Recorder(), mapping=mapping, function=function)
 
 
 def test_valid_edge_settings_are_accepted(make_queue: Any, make_trigger: Any) -> None:
@@ -640,14 +657,14 @@ def test_valid_edge_settings_are_accepted(make_queue: Any, make_trigger: Any) ->
     trigger = make_trigger(
         queue_url,
         Recorder(),
-        batch_size=10_000,
-        maximum_batching_window_in_seconds=300,
-        maximum_concurrency=1000,
-        function_timeout=5,
+        mapping=EventSourceMappingSettings(
+            batch_size=10_000, maximum_batching_window_in_seconds=300, maximum_concurrency=1000
+        ),
+        function=FunctionSettings("trigger-test", timeout=5),
     )
 
     # THEN it is created
-    assert trigger.batch_size == 10_000 and trigger.maximum_concurrency == 1000
+    assert trigger.mapping.batch_size == 10_000 and trigger.mapping.maximum_concurrency == 1000
 
 
 def test_handler_or_factory_is_required(make_queue: Any, make_trigger: Any) -> None:
@@ -658,26 +675,32 @@ def test_handler_or_factory_is_required(make_queue: Any, make_trigger: Any) -> N
         make_trigger(queue_url, Recorder(), handler_factory=Recorder)
 
 
-def test_from_mapping_reads_event_source_mapping_properties(sandbox: Sandbox, sqs: Any, make_queue: Any) -> None:
+def test_settings_read_event_source_mapping_properties(sandbox: Sandbox, sqs: Any, make_queue: Any) -> None:
     # GIVEN the properties of an AWS::Lambda::EventSourceMapping and the queue's ARN
     queue_url = make_queue()
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    mapping = {
+    properties = {
         "BatchSize": 5,
         "MaximumBatchingWindowInSeconds": 2,
         "ScalingConfig": {"MaximumConcurrency": 4},
         "FunctionResponseTypes": ["ReportBatchItemFailures"],
+        "FunctionName": "not-a-mapping-setting",
     }
 
     # WHEN a trigger is built from them
-    trigger = SqsTrigger.from_mapping(
-        queue_arn, Recorder(), mapping=mapping, function_timeout=10, endpoint_url=sandbox.endpoint_url
+    trigger = SqsTrigger(
+        queue_arn,
+        Recorder(),
+        mapping=EventSourceMappingSettings.from_properties(properties),
+        function=FunctionSettings("trigger-test", timeout=10),
+        endpoint_url=sandbox.endpoint_url,
     )
 
     # THEN the settings and the queue were taken over
+    mapping = trigger.mapping
     assert trigger.queue_url == queue_url
-    assert (trigger.batch_size, trigger.maximum_batching_window_in_seconds, trigger.maximum_concurrency) == (5, 2, 4)
-    assert trigger.report_batch_item_failures
+    assert (mapping.batch_size, mapping.maximum_batching_window_in_seconds, mapping.maximum_concurrency) == (5, 2, 4)
+    assert mapping.report_batch_item_failures
 
 
 def test_stopped_trigger_consumes_nothing_and_reports_each_invocation(
@@ -697,7 +720,7 @@ def test_stopped_trigger_consumes_nothing_and_reports_each_invocation(
 
     # THEN the first message was reported and deleted, and the one sent after stop() stays on the queue
     assert not trigger.running
-    assert [r.outcome for r in reported] == [Outcome.SUCCESS]
+    assert [r.outcome for r in reported] == [InvocationOutcome.SUCCESS]
     assert trigger.stats().invocation_log == tuple(reported)
     assert not trigger.wait_until_idle(timeout=0.5)
     assert counts(sqs, queue_url) == (1, 0)

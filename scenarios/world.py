@@ -5,12 +5,18 @@ The demo, the end-to-end tests, the benchmark and the fault suite all start from
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
 
+from handler.fleet import SLOT_TABLE_ATTRIBUTES, SLOT_TABLE_KEY_SCHEMA
+
+# Each world gets its own /22 (10.x.12.0, 10.x.16.0, ...): one team's groups do not share IP addresses, so
+# names built from the last two octets stay apart; the cycle repeats after 61 worlds.
+_SUBNETS = itertools.cycle(range(12, 256, 4))
 TEAM_TAGS = {"Region": "vg", "App": "store", "Layer": "web", "Env": "release", "Group": "a"}
 LAUNCH_TRANSITION = "autoscaling:EC2_INSTANCE_LAUNCHING"
 
@@ -37,8 +43,6 @@ def clients(endpoint_url: str | None = None, region: str = "us-east-1") -> dict[
 
 def create_slot_table(name: str, endpoint_url: str | None = None) -> str:
     """The DynamoDB table {slot} numbers live in, with the key schema the stack gives it."""
-    from handler.fleet import SLOT_TABLE_ATTRIBUTES, SLOT_TABLE_KEY_SCHEMA  # noqa: PLC0415 - the product's schema
-
     dynamodb = boto3.session.Session(region_name="us-east-1").client("dynamodb", endpoint_url=endpoint_url)
     dynamodb.create_table(
         TableName=name,
@@ -62,6 +66,7 @@ def build_world(
     max_receive_count: int = 5,
     notification_metadata: str | None = None,
     cidr_second_octet: int = 0,
+    cidr_third_octet: int | None = None,
 ) -> World:
     """VPC, subnet, launch template, queue + DLQ, hook role and an ASG whose launch hook targets the queue.
 
@@ -71,8 +76,9 @@ def build_world(
     aws = clients(endpoint_url)
     ec2, sqs, autoscaling, iam = aws["ec2"], aws["sqs"], aws["autoscaling"], aws["iam"]
     team_tags = dict(TEAM_TAGS if tags is None else tags)
+    third = next(_SUBNETS) if cidr_third_octet is None else cidr_third_octet
     vpc_id = ec2.create_vpc(CidrBlock=f"10.{cidr_second_octet}.0.0/16")["Vpc"]["VpcId"]
-    subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.{cidr_second_octet}.12.0/22")["Subnet"]["SubnetId"]
+    subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.{cidr_second_octet}.{third}.0/22")["Subnet"]["SubnetId"]
     template_name = f"{name}-lt"
     ec2.create_launch_template(
         LaunchTemplateName=template_name,

@@ -311,3 +311,18 @@ def sqs_record(
 def sqs_event(*records: Mapping[str, Any]) -> dict[str, Any]:
     """The whole event: ``{"Records": [...]}``."""
     return {"Records": [dict(record) for record in records]}
+
+
+def scheduled_event(*, rule: str = "asg-namer-sweep", time: datetime | str | None = None) -> dict[str, Any]:
+    """What an EventBridge schedule passes to the function it invokes (no Records)."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": ACCOUNT_ID,
+        "time": _when(time, millis=False),
+        "region": REGION,
+        "resources": [f"arn:aws:events:{REGION}:{ACCOUNT_ID}:rule/{rule}"],
+        "detail": {},
+    }

@@ -1,0 +1,82 @@
+"""What a fault-suite run is configured with: the faults it can inject and the knobs of a run.
+
+Pure data (no sandbox import): the CLI reads it to build ``asg-namer chaos --help``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    description: str
+
+
+FAULTS: tuple[Fault, ...] = (
+    Fault("throttling", "EC2 and Auto Scaling token buckets at the documented rates (set_throttling defaults)"),
+    Fault("errors", "random HTTP 500/503 answers on EC2, Auto Scaling and SQS (inject_error with a probability)"),
+    Fault("resets", "random TCP connection resets on EC2 and Auto Scaling calls"),
+    Fault("latency", "latency with jitter and random spikes on every call (set_latency)"),
+    Fault("late_ips", "half the instances get their private IP seconds after launch (set_private_ip_delay)"),
+    Fault("eventual_consistency", "half the instances are InvalidInstanceID.NotFound right after launch"),
+    Fault("terminated_while_waiting", "short-hb instances terminated through EC2 while in Pending:Wait"),
+    Fault("duplicates", "copies of real hook messages sent to the queues (at-least-once delivery)"),
+    Fault("killed_invocation", "CompleteLifecycleAction slower than the function timeout: the batch is killed"),
+    Fault("poison", "malformed messages on a queue: they must end in its DLQ after maxReceiveCount"),
+    Fault("heartbeat_timeout", "short-hb instances whose IP never appears: the hook's DefaultResult applies"),
+    Fault("broken_deploy", "the function starts with FAILURE_RESULT=MAYBE (every init fails), then is fixed"),
+)
+FAULT_NAMES: tuple[str, ...] = tuple(f.name for f in FAULTS)
+
+
+@dataclass(frozen=True)
+class ChaosConfig:
+    seed: int = 7
+    groups: int = 2  # fully tagged groups
+    instances: int = 6  # per tagged group
+    untagged_instances: int = 2
+    never_ip_instances: int = 1  # short-hb instances whose IP never appears
+    terminated_instances: int = 1  # short-hb instances terminated through EC2 while waiting
+    poison: int = 3
+    duplicates: int = 3
+    faults: tuple[str, ...] = FAULT_NAMES
+    clock_scale: float = 20.0
+    error_probability: float = 0.03
+    reset_probability: float = 0.02
+    late_ip_seconds: float = 2.0  # real seconds
+    consistency_seconds: float = 1.0  # real seconds
+    visibility_timeout: int = 3
+    function_timeout: float = 3.0
+    timeout: float = 120.0  # real seconds to wait for quiescence
+
+    def __post_init__(self) -> None:
+        unknown = set(self.faults) - set(FAULT_NAMES)
+        if unknown:
+            raise ValueError(f"unknown faults {sorted(unknown)}; known: {', '.join(FAULT_NAMES)}")
+        if self.groups < 1 or self.instances < 1:
+            raise ValueError("need at least one tagged group with one instance")
+        if self.function_timeout > self.visibility_timeout:
+            raise ValueError("function_timeout must not exceed visibility_timeout")
+
+    def on(self, fault: str) -> bool:
+        return fault in self.faults
+
+
+# `make soak`: more instances and groups, every fault, a few seeds.
+SOAK = ChaosConfig(
+    groups=3,
+    instances=40,
+    untagged_instances=4,
+    never_ip_instances=3,
+    terminated_instances=3,
+    poison=6,
+    duplicates=12,
+    # at the documented throttling rates one boto3 call can retry for seconds: a 3 s function timeout
+    # kills invocations whose work then succeeds late, and their messages pile up to maxReceiveCount
+    function_timeout=10.0,
+    visibility_timeout=12,
+    timeout=300.0,
+)
+SOAK_SEEDS = (1, 2, 3)

@@ -1,0 +1,207 @@
+"""One function invoked the way the Lambda service invokes it, and how each invocation ended.
+
+:class:`FunctionRunner` keeps the function's execution environments: each is initialised by the handler
+factory on first use (a cold start), serves one invocation at a time, is reused after it, and is
+discarded when an invocation times out. Every invocation runs in a thread of its own with the
+function's timeout as deadline; the answer is judged as the SQS event source mapping judges it.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from sandbox.event_source_mapping import InvalidResponse, parse_batch_item_failures
+from sandbox.lambda_context import FunctionSettings, LambdaContext, log_stream_name_for
+
+Handler = Callable[[dict[str, Any], LambdaContext], Any]
+HandlerFactory = Callable[[], Handler]
+
+
+class InvocationOutcome(StrEnum):
+    """How an invocation ended; the last four are whole-batch failures (nothing deleted)."""
+
+    SUCCESS = "success"
+    PARTIAL = "partial"  # ReportBatchItemFailures named some records: the rest were deleted
+    EXCEPTION = "exception"
+    TIMEOUT = "timeout"
+    INVALID_RESPONSE = "invalid_response"
+    INIT_ERROR = "init_error"
+
+
+FAILURE_REASONS: tuple[InvocationOutcome, ...] = (
+    InvocationOutcome.EXCEPTION,
+    InvocationOutcome.TIMEOUT,
+    InvocationOutcome.INVALID_RESPONSE,
+    InvocationOutcome.INIT_ERROR,
+)
+
+
+@dataclass(frozen=True)
+class InvocationRecord:
+    """One invocation as the trigger saw it."""
+
+    request_id: str
+    batch_size: int
+    message_ids: tuple[str, ...]
+    outcome: InvocationOutcome
+    # Records left on the queue: the reported failures, or every record when the whole batch failed.
+    failed_message_ids: tuple[str, ...]
+    error: str | None
+    started_at: float  # epoch seconds
+    duration_seconds: float  # until the handler returned or the timeout passed
+    environment_id: int
+    cold_start: bool  # the handler factory ran (successfully or not) in this invocation
+
+    @property
+    def whole_batch_failed(self) -> bool:
+        return self.outcome in FAILURE_REASONS
+
+
+@dataclass
+class _Environment:
+    """An emulated execution environment: one invocation at a time, initialised on first use."""
+
+    environment_id: int
+    log_stream_name: str
+    handler: Handler | None = None
+
+
+class FunctionRunner:
+    """Runs invocations of one function; thread-safe, one invocation per environment at a time.
+
+    ``on_init`` is called after each successful cold start (from the invocation's thread, possibly
+    after its deadline). With ``report_batch_item_failures`` a partial batch response is read, else
+    any normal return is a success.
+    """
+
+    def __init__(
+        self,
+        function: FunctionSettings,
+        factory: HandlerFactory,
+        *,
+        function_arn: str,
+        report_batch_item_failures: bool,
+        on_init: Callable[[], None],
+    ) -> None:
+        self.function = function
+        self.function_arn = function_arn
+        self.log_group_name = f"/aws/lambda/{function.name}"
+        self._factory = factory
+        self._report_batch_item_failures = report_batch_item_failures
+        self._on_init = on_init
+        self._lock = threading.Lock()
+        self._idle: list[_Environment] = []
+        self._created = 0
+        self._late_threads: set[threading.Thread] = set()
+
+    @property
+    def environments_created(self) -> int:
+        with self._lock:
+            return self._created
+
+    def late_threads_running(self) -> int:
+        """Timed-out handlers whose threads have not returned yet (a thread cannot be killed)."""
+        with self._lock:
+            return sum(1 for thread in self._late_threads if thread.is_alive())
+
+    def invoke(self, event: dict[str, Any], message_ids: tuple[str, ...]) -> InvocationRecord:
+        """Runs the handler on ``event`` within the function timeout and judges its answer."""
+        environment = self._checkout()
+        request_id = str(uuid.uuid4())
+        context = LambdaContext(
+            function_name=self.function.name,
+            function_version=self.function.version,
+            invoked_function_arn=self.function_arn,
+            memory_limit_in_mb=self.function.memory_size,
+            aws_request_id=request_id,
+            log_group_name=self.log_group_name,
+            log_stream_name=environment.log_stream_name,
+            timeout_seconds=self.function.timeout,
+        )
+        box: dict[str, Any] = {}
+        done = threading.Event()
+
+        def run() -> None:
+            try:
+                if environment.handler is None:
+                    box["cold_start"] = True
+                    try:
+                        environment.handler = self._factory()
+                    except BaseException as exc:
+                        box["init_error"] = exc
+                        return
+                    self._on_init()
+                box["value"] = environment.handler(event, context)
+            except BaseException as exc:
+                box["error"] = exc
+            finally:
+                done.set()
+
+        started_at, started = time.time(), time.monotonic()
+        worker = threading.Thread(target=run, name=f"lambda-{self.function.name}-{request_id[:8]}", daemon=True)
+        worker.start()
+        finished = done.wait(self.function.timeout)
+        duration = time.monotonic() - started
+        error: str | None
+        if not finished:
+            with self._lock:
+                self._late_threads.add(worker)
+            # Lambda discards an environment whose invocation timed out; the next one starts cold.
+            error = f"Task timed out after {self.function.timeout:g} seconds"
+            outcome, failed = InvocationOutcome.TIMEOUT, message_ids
+        else:
+            with self._lock:
+                self._idle.append(environment)
+            outcome, failed, error = self._judge(box, message_ids)
+        return InvocationRecord(
+            request_id=request_id,
+            batch_size=len(message_ids),
+            message_ids=message_ids,
+            outcome=outcome,
+            failed_message_ids=failed,
+            error=error,
+            started_at=started_at,
+            duration_seconds=duration,
+            environment_id=environment.environment_id,
+            cold_start=bool(box.get("cold_start")),
+        )
+
+    def _judge(
+        self, box: Mapping[str, Any], ids: tuple[str, ...]
+    ) -> tuple[InvocationOutcome, tuple[str, ...], str | None]:
+        if "init_error" in box:
+            return InvocationOutcome.INIT_ERROR, ids, _describe(box["init_error"])
+        if "error" in box:
+            return InvocationOutcome.EXCEPTION, ids, _describe(box["error"])
+        try:
+            response = json.loads(json.dumps(box.get("value")))
+        except (TypeError, ValueError) as exc:
+            return InvocationOutcome.INVALID_RESPONSE, ids, f"Runtime.MarshalError: {exc}"
+        if not self._report_batch_item_failures:
+            return InvocationOutcome.SUCCESS, (), None
+        try:
+            failed = parse_batch_item_failures(response, ids)
+        except InvalidResponse as exc:
+            return InvocationOutcome.INVALID_RESPONSE, ids, str(exc)
+        if not failed:
+            return InvocationOutcome.SUCCESS, (), None
+        return InvocationOutcome.PARTIAL, tuple(i for i in ids if i in failed), None
+
+    def _checkout(self) -> _Environment:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+            self._created += 1
+            number = self._created
+        return _Environment(number, log_stream_name_for(self.function.version))
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
