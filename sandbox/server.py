@@ -28,7 +28,7 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from sandbox import moto_patches
+from sandbox import moto_patches, sqs_move_tasks
 from sandbox.clock import SandboxClock
 from sandbox.faults import FaultControls, Rejection
 from sandbox.lifecycle import LifecycleEngine
@@ -350,6 +350,7 @@ class Sandbox:
 
     def start(self) -> Sandbox:
         moto_patches.apply(self)
+        sqs_move_tasks.install(self.clock, self.lock)
         self.lifecycle.start()
         app = SandboxApp(DomainDispatcherApplication(create_backend_app), self.controls, self.journal, self.lock)
         self._server = make_server(self.host, self._port, app, threaded=True, request_handler=_QuietHandler)
@@ -359,6 +360,7 @@ class Sandbox:
 
     def stop(self) -> None:
         self.lifecycle.stop()
+        sqs_move_tasks.uninstall()
         moto_patches.release(self)
         if self._server is not None:
             self._server.shutdown()
