@@ -28,7 +28,7 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from sandbox import moto_patches, sqs_move_tasks
+from sandbox import moto_patches, s3_checksums, s3_ownership, sqs_move_tasks
 from sandbox.clock import SandboxClock
 from sandbox.faults import FaultControls, Rejection
 from sandbox.lifecycle import LifecycleEngine
@@ -351,6 +351,8 @@ class Sandbox:
     def start(self) -> Sandbox:
         moto_patches.apply(self)
         sqs_move_tasks.install(self.clock, self.lock)
+        s3_ownership.install()
+        s3_checksums.install()
         self.lifecycle.start()
         app = SandboxApp(DomainDispatcherApplication(create_backend_app), self.controls, self.journal, self.lock)
         self._server = make_server(self.host, self._port, app, threaded=True, request_handler=_QuietHandler)

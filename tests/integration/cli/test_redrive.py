@@ -6,17 +6,15 @@ import contextlib
 import json
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
-import pytest
 from botocore.exceptions import ClientError
 
 from cli import redrive
-from cli.common import Aws
 from sandbox import Sandbox
 from sandbox.scenario import World
 from tests.integration.cli.conftest import make_stack
+from tests.integration.client_hooks import hook_clients
 
 COPY = ("--max", "1000")  # --max takes the receive/send/delete path
 
@@ -118,23 +116,6 @@ def test_redrive_falls_back_to_copying_where_move_tasks_are_not_supported(sandbo
     assert sorted(_launch_bodies(_drain(sandbox, world.queue_url))) == sorted(bodies)
 
 
-def _hook_clients(monkeypatch: pytest.MonkeyPatch, handlers: dict[str, Callable[..., None]]) -> None:
-    """Registers botocore event ``handlers`` on every client the command creates: a slow network or a
-    concurrent operator acting between two of its calls."""
-    original = Aws.client
-    hooked: set[int] = set()
-
-    def client(self: Aws, service: str) -> Any:
-        made = original(self, service)
-        if id(made) not in hooked:
-            hooked.add(id(made))
-            for event, handler in handlers.items():
-                made.meta.events.register(event, handler)
-        return made
-
-    monkeypatch.setattr(Aws, "client", client)
-
-
 def _tasks(sandbox: Sandbox, world: World) -> list[dict[str, Any]]:
     return sandbox.client("sqs").list_message_move_tasks(SourceArn=world.dlq_arn, MaxResults=10)["Results"]
 
@@ -169,7 +150,7 @@ def test_redrive_follows_the_task_it_started_not_an_older_or_newer_one(sandbox, 
         sqs.cancel_message_move_task(TaskHandle=handle)
         interfered.append(handle)
 
-    _hook_clients(monkeypatch, {"before-call.sqs.ListMessageMoveTasks": newer_task})
+    hook_clients(monkeypatch, {"before-call.sqs.ListMessageMoveTasks": newer_task})
     # WHEN redriving
     result = cli("redrive", "--dlq-url", world.dlq_url)
     # THEN it reports its own task: completed, 12 moved (not the newer cancelled one, nor the older empty one)
@@ -218,7 +199,7 @@ def test_a_slow_copy_keeps_the_messages_hidden_so_each_moves_exactly_once(sandbo
         answer = peek.receive_message(QueueUrl=world.dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=0)
         reappeared.extend(m["Body"] for m in answer.get("Messages", []))
 
-    _hook_clients(
+    hook_clients(
         monkeypatch,
         {"before-send.sqs.SendMessageBatch": slow, "before-send.sqs.DeleteMessageBatch": slow_then_look},
     )
