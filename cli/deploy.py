@@ -62,7 +62,10 @@ def register(subparsers: Any, help_text: str) -> None:
         metavar="KEY=VALUE",
         help="template parameter (repeatable); see docs/deploy.md for the table",
     )
-    parser.add_argument("--bucket", help="S3 bucket for the artifact (default asg-namer-artifacts-ACCOUNT-REGION)")
+    parser.add_argument(
+        "--bucket",
+        help="S3 bucket for the artifact, owned by this account (default asg-namer-artifacts-ACCOUNT-REGION)",
+    )
     parser.add_argument("--create-bucket", action="store_true", help="create the bucket if it does not exist")
     parser.add_argument("--template", type=Path, default=TEMPLATE_PATH, help=argparse.SUPPRESS)
     parser.add_argument("--timeout", type=float, default=3600, help="seconds to wait for the stack (default 3600)")
