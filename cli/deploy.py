@@ -5,11 +5,18 @@ code exactly when the code changed); create a change set of infra/cloudformation
 wait for it, execute it, wait for the stack; print the outputs and the next step. A failed stack prints
 each failing resource with CloudFormation's reason. Every resource the template should have created and
 the stack does not list is named (the embedded local AWS skips some types), and the exit code is then 1.
+
+The artifact runs with the function's role, so deploy trusts no object it did not verify (docs/deploy.md):
+every S3 call names the caller's account as the bucket's expected owner (a bucket another account owns is
+refused); an object already under the key counts only when S3's SHA-256 of it is the local zip's, otherwise
+it is replaced; the upload itself carries the SHA-256, so S3 stores exactly these bytes; and after the stack
+is deployed, the function's CodeSha256 must be the zip's, or deploy fails.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import sys
 import time
 from collections.abc import Callable
@@ -26,6 +33,9 @@ CAPABILITIES = ["CAPABILITY_IAM"]
 NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
 CODE_PREFIX = "asg-namer"
 MAX_TEMPLATE_BODY = 51_200
+CODE_PARAMETERS = ("CodeBucket", "CodeKey")  # deploy sets them to the object it verified
+NOT_FOUND = ("404", "NoSuchBucket", "NotFound", "NoSuchKey")
+DENIED = ("403", "AccessDenied", "Forbidden")
 
 EPILOG = """\
 examples:
@@ -52,7 +62,10 @@ def register(subparsers: Any, help_text: str) -> None:
         metavar="KEY=VALUE",
         help="template parameter (repeatable); see docs/deploy.md for the table",
     )
-    parser.add_argument("--bucket", help="S3 bucket for the artifact (default asg-namer-artifacts-ACCOUNT-REGION)")
+    parser.add_argument(
+        "--bucket",
+        help="S3 bucket for the artifact, owned by this account (default asg-namer-artifacts-ACCOUNT-REGION)",
+    )
     parser.add_argument("--create-bucket", action="store_true", help="create the bucket if it does not exist")
     parser.add_argument("--template", type=Path, default=TEMPLATE_PATH, help=argparse.SUPPRESS)
     parser.add_argument("--timeout", type=float, default=3600, help="seconds to wait for the stack (default 3600)")
@@ -70,6 +83,11 @@ def parse_params(pairs: list[str], template: dict[str, Any]) -> dict[str, str]:
             raise UsageError(f"--param {pair!r} is not KEY=VALUE")
         if key not in known:
             raise UsageError(f"--param {key}: the template has no such parameter; known: {', '.join(sorted(known))}")
+        if key in CODE_PARAMETERS:
+            raise UsageError(
+                f"--param {key}: deploy sets the code location to the artifact it uploaded and verified;"
+                " choose the bucket with --bucket"
+            )
         params[key] = value
     return params
 
@@ -89,14 +107,15 @@ def run(args: argparse.Namespace) -> int:
     print(f"packaged {artifact.path} ({artifact.size:,} bytes, sha256 {artifact.sha256[:16]})")
     bucket = args.bucket or f"asg-namer-artifacts-{deployer.account_id()}-{aws.region}"
     key = f"{CODE_PREFIX}/lambda-{artifact.sha256[:32]}.zip"
-    deployer.upload(artifact.path, bucket, key, create_bucket=args.create_bucket)
-    params.setdefault("CodeBucket", bucket)
-    params.setdefault("CodeKey", key)
+    digest = base64.b64encode(bytes.fromhex(artifact.sha256)).decode()
+    deployer.upload(artifact.path, digest, bucket, key, create_bucket=args.create_bucket)
+    params["CodeBucket"], params["CodeKey"] = bucket, key
 
     status = deployer.deploy(body, params, sorted(template.get("Parameters", {})))
     if status is None:
         print(f"stack {args.stack}: no changes")
     outputs = deployer.outputs()
+    deployer.check_function_code(outputs, digest, f"s3://{bucket}/{key}")
     for name, value in outputs.items():
         print(f"  {name} = {value}")
     missing = deployer.missing_resources(active_resources(template, params))
@@ -133,27 +152,64 @@ class Deployer:
         self.poll = poll
         self.timeout = timeout
         self.cfn = aws.client("cloudformation")
+        self._account_id: str | None = None
 
     def account_id(self) -> str:
-        return str(self.aws.client("sts").get_caller_identity()["Account"])
+        """The caller's account (STS), the only owner an artifact bucket may have; asked once."""
+        if self._account_id is None:
+            self._account_id = str(self.aws.client("sts").get_caller_identity()["Account"])
+        return self._account_id
 
     # ------------------------------------------------------------------ artifact
-    def upload(self, path: Path, bucket: str, key: str, create_bucket: bool) -> None:
+    def upload(self, path: Path, digest: str, bucket: str, key: str, create_bucket: bool) -> None:
+        """Makes s3://bucket/key hold exactly the zip whose SHA-256 (base64) is ``digest``."""
         s3 = self.aws.client("s3")
+        owner = self.account_id()
         try:
-            s3.head_bucket(Bucket=bucket)
+            s3.head_bucket(Bucket=bucket, ExpectedBucketOwner=owner)
         except ClientError as error:
-            if _code(error) not in ("404", "NoSuchBucket", "NotFound"):
+            if _code(error) in DENIED:
+                raise self._not_owned(bucket) from None
+            if _code(error) not in NOT_FOUND:
                 raise CliError(f"cannot use bucket {bucket}: {_code(error)}; pass another with --bucket") from error
             if not create_bucket:
                 raise CliError(f"bucket {bucket} does not exist; pass --create-bucket or --bucket NAME") from None
             self._create_bucket(s3, bucket)
+        stored = self._stored_sha256(s3, bucket, key)
+        if stored == digest:
+            print(f"s3://{bucket}/{key} already uploaded (SHA-256 verified)")
+            return
+        if stored is not None:
+            print(
+                f"s3://{bucket}/{key} differs from this build (S3's SHA-256: {stored or 'none recorded'}, this"
+                f" build's: {digest}); replacing it"
+            )
+        answer = s3.put_object(
+            Bucket=bucket,
+            Key=key,
+            Body=path.read_bytes(),
+            ChecksumAlgorithm="SHA256",
+            ChecksumSHA256=digest,  # S3 refuses the upload (BadDigest) unless it received exactly these bytes
+            ExpectedBucketOwner=owner,
+        )
+        if answer.get("ChecksumSHA256") != digest:
+            raise CliError(
+                f"S3 did not confirm the SHA-256 of s3://{bucket}/{key} (answered {answer.get('ChecksumSHA256')});"
+                " deploy again, and check the bucket's configuration if it persists"
+            )
+        print(f"uploaded s3://{bucket}/{key} (SHA-256 verified by S3)")
+
+    def _stored_sha256(self, s3: Any, bucket: str, key: str) -> str | None:
+        """S3's SHA-256 of the object ("" when it recorded none), or None when there is no object."""
         try:
-            s3.head_object(Bucket=bucket, Key=key)
-            print(f"s3://{bucket}/{key} already uploaded")
-        except ClientError:
-            s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
-            print(f"uploaded s3://{bucket}/{key}")
+            head = s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED", ExpectedBucketOwner=self.account_id())
+        except ClientError as error:
+            if _code(error) in NOT_FOUND:
+                return None
+            if _code(error) in DENIED:
+                raise self._not_owned(bucket) from None
+            raise
+        return str(head.get("ChecksumSHA256") or "")
 
     def _create_bucket(self, s3: Any, bucket: str) -> None:
         config = (
@@ -161,7 +217,13 @@ class Deployer:
             if self.aws.region == "us-east-1"
             else {"CreateBucketConfiguration": {"LocationConstraint": self.aws.region}}
         )
-        s3.create_bucket(Bucket=bucket, **config)
+        try:
+            s3.create_bucket(Bucket=bucket, **config)  # CreateBucket takes no expected owner: a name taken fails
+        except ClientError as error:
+            if _code(error) == "BucketAlreadyExists":  # another account registered the name first
+                raise self._not_owned(bucket) from None
+            if _code(error) != "BucketAlreadyOwnedByYou":
+                raise
         s3.put_public_access_block(
             Bucket=bucket,
             PublicAccessBlockConfiguration={
@@ -170,8 +232,28 @@ class Deployer:
                 "BlockPublicPolicy": True,
                 "RestrictPublicBuckets": True,
             },
+            ExpectedBucketOwner=self.account_id(),
         )
         print(f"created bucket {bucket} (public access blocked)")
+
+    def _not_owned(self, bucket: str) -> CliError:
+        return CliError(
+            f"bucket {bucket} is not owned by account {self.account_id()} (or denies it access), so code from it"
+            " could be anyone's; pass --bucket NAME with a bucket this account owns (add --create-bucket to make one)"
+        )
+
+    def check_function_code(self, outputs: dict[str, str], digest: str, source: str) -> None:
+        """The function must run exactly the verified build (CodeSha256 is the SHA-256 of what Lambda took)."""
+        name = outputs.get("FunctionName")
+        if not name:
+            raise CliError(f"stack {self.stack} has no FunctionName output; is it an asg-namer stack?")
+        running = self.aws.client("lambda").get_function_configuration(FunctionName=name)["CodeSha256"]
+        if running != digest:
+            raise CliError(
+                f"function {name} does not run this build (its CodeSha256 is {running}, the build's {digest}):"
+                f" {source} changed after deploy verified it or the code was updated by hand; check who can write"
+                " to the bucket and the function, then deploy again"
+            )
 
     # ------------------------------------------------------------------ stack
     def current(self) -> dict[str, Any] | None:

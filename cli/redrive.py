@@ -2,20 +2,25 @@
 
 First a summary of every message looked at (group, instance, age, receive count; bodies that are not
 lifecycle notifications are shown as malformed). Then the move: StartMessageMoveTask where the service
-supports it (all messages, up to 500 per second), otherwise a receive / send / delete loop that sends
-each message before deleting it, so nothing is ever lost; a crash between the two leaves a duplicate in
-the source queue, which the handler tolerates (it is idempotent: an instance already named is skipped,
-an action already completed is acknowledged). Redrive only after fixing the cause (see the README's
-runbook): most DLQ messages carry expired lifecycle tokens, and the handler then only names the instance.
-Exit 0 when everything asked for was moved (or the DLQ is empty), 1 when some messages stayed behind.
+supports it (all messages, up to 500 per second; redrive follows the task it started, by its TaskHandle,
+never another operator's), otherwise a receive / send / delete loop that sends each message before
+deleting it, so nothing is ever lost, and keeps the messages in hand hidden (extending their visibility)
+however slow the copy, so none reappears in the DLQ for another reader meanwhile. A crash between send and
+delete leaves a duplicate in the source queue, which the handler tolerates (it is idempotent: an instance
+already named is skipped, an action already completed is acknowledged). Redrive only after fixing the
+cause (see the README's runbook): most DLQ messages carry expired lifecycle tokens, and the handler then
+only names the instance. Exit 0 when everything asked for was moved (or the DLQ is empty), 1 when some
+messages stayed behind.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -35,7 +40,14 @@ examples:
 """
 
 PEEK_VISIBILITY_SECONDS = 30  # how long a looked-at message stays hidden if we die before releasing it
-MOVE_VISIBILITY_SECONDS = 60  # hidden while being copied; reappears in the DLQ if the copy does not finish
+# Hidden while being copied, renewed every third of it while the copy runs; reappears in the DLQ this long
+# after redrive stops (a crash, an error) without having deleted it.
+MOVE_VISIBILITY_SECONDS = 60
+MOVE_TASK_POLL_SECONDS = 2
+MOVE_TASK_LISTED = 10  # ListMessageMoveTasks' maximum
+MOVE_TASK_LOOKS = 5  # polls in a row that may miss the task this run started before redrive gives up
+ACTIVE_TASK_STATUSES = ("RUNNING", "CANCELLING")
+ACTIVE_TASK_ERROR = "already a task running"  # SQS's InvalidParameterValue message for a second task
 UNSUPPORTED_CODES = frozenset(
     {"InvalidAction", "UnsupportedOperation", "NotImplemented", "UnknownOperationException", "InvalidParameterValue"}
 )
@@ -216,79 +228,195 @@ def _release(sqs: Any, queue_url: str, handles: list[str]) -> None:
 
 
 def _move_task(aws: Aws, dlq_arn: str, target_arn: str) -> bool:
-    """StartMessageMoveTask and wait for it; False when the service does not support it (moto, the sandbox)."""
+    """StartMessageMoveTask and wait for that task; False when the service does not support it."""
     probe = aws.session.client("sqs", config=Config(retries={"mode": "standard", "max_attempts": 2}))
-    sqs = aws.client("sqs")
     try:
+        earlier = {_task_key(task) for task in _listed_tasks(probe, dlq_arn)}
         handle = probe.start_message_move_task(SourceArn=dlq_arn, DestinationArn=target_arn)["TaskHandle"]
     except ClientError as error:
         code = str(error.response.get("Error", {}).get("Code", ""))
         message = str(error.response.get("Error", {}).get("Message", ""))
         status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        if ACTIVE_TASK_ERROR in message:
+            raise CliError(
+                f"a message move task is already running on this DLQ; wait until 'aws sqs list-message-move-tasks"
+                f" --source-arn {dlq_arn}' shows it ended (or cancel it), then run redrive again"
+            ) from None
         if code in UNSUPPORTED_CODES or status >= 500 or "not been implemented" in message.lower():
             print(f"StartMessageMoveTask is not available here ({code or status}); moving by receive/send/delete.")
             return False
         raise
     print(f"Started message move task {handle}; waiting for it to finish...")
-    while True:
-        tasks = sqs.list_message_move_tasks(SourceArn=dlq_arn, MaxResults=1).get("Results", [])
-        task = tasks[0] if tasks else {}
-        status = task.get("Status", "RUNNING")
-        if status in ("COMPLETED", "FAILED", "CANCELLED"):
-            break
-        time.sleep(2)
+    task = _follow_task(aws.client("sqs"), dlq_arn, handle, earlier)
+    outcome = str(task.get("Status"))
     moved = task.get("ApproximateNumberOfMessagesMoved", 0)
-    if status != "COMPLETED":
+    if outcome != "COMPLETED":
         raise CliError(
-            f"message move task {status.lower()} after {moved} message(s): {task.get('FailureReason', 'no reason')};"
-            " fix that and run redrive again"
+            f"message move task {outcome.lower()} after {moved} message(s):"
+            f" {task.get('FailureReason', 'no reason')}; fix that and run redrive again"
         )
     print(f"Moved {moved} message(s) with StartMessageMoveTask.")
     return True
 
 
+def _listed_tasks(sqs: Any, dlq_arn: str) -> list[dict[str, Any]]:
+    """The DLQ's most recent move tasks, newest first."""
+    return list(sqs.list_message_move_tasks(SourceArn=dlq_arn, MaxResults=MOVE_TASK_LISTED).get("Results", []))
+
+
+def _task_key(task: dict[str, Any]) -> tuple[Any, Any]:
+    return task.get("StartedTimestamp"), task.get("DestinationArn")
+
+
+def _follow_task(sqs: Any, dlq_arn: str, handle: str, earlier: set[tuple[Any, Any]]) -> dict[str, Any]:
+    """Polls until the task this run started has ended, and returns its final entry.
+
+    ListMessageMoveTasks shows a TaskHandle only while the task is RUNNING: the task is recognised by its
+    handle, then by the StartedTimestamp it had then. One that ended before the first look is the oldest
+    task not listed before the start (SQS runs one task per queue at a time, so any later one started after
+    it ended). Another operator's older or newer task is never taken for this one.
+    """
+    key: tuple[Any, Any] | None = None
+    misses = 0
+    while True:
+        tasks = _listed_tasks(sqs, dlq_arn)
+        task = next((t for t in tasks if t.get("TaskHandle") == handle), None)
+        if task is None and key is not None:
+            task = next((t for t in tasks if _task_key(t) == key), None)
+        if task is None and key is None:
+            started_since = [t for t in tasks if _task_key(t) not in earlier]
+            task = started_since[-1] if started_since else None
+        if task is None:
+            misses += 1
+            if misses >= MOVE_TASK_LOOKS:
+                raise CliError(
+                    f"message move task {handle} is no longer listed; check 'aws sqs list-message-move-tasks"
+                    f" --source-arn {dlq_arn}' and the DLQ's depth before running redrive again"
+                )
+        else:
+            misses, key = 0, _task_key(task)
+            if task.get("Status") not in ACTIVE_TASK_STATUSES:
+                return task
+        time.sleep(MOVE_TASK_POLL_SECONDS)
+
+
+class VisibilityKeeper:
+    """Keeps the messages in hand hidden while they are copied.
+
+    A send or delete slower than the visibility timeout would let a message reappear in the DLQ, where
+    another reader (a second redrive, a console) could take it and move it again. A background thread
+    extends every held message back to the full timeout each third of it (ChangeMessageVisibilityBatch).
+    """
+
+    def __init__(self, sqs: Any, queue_url: str, seconds: int) -> None:
+        self._sqs = sqs
+        self._queue_url = queue_url
+        self._seconds = seconds
+        self._held: dict[str, str] = {}  # receipt handle -> message id
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="redrive-visibility", daemon=True)
+        self.lapsed: set[str] = set()  # ids of messages whose visibility could not be extended
+
+    def __enter__(self) -> VisibilityKeeper:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def hold(self, messages: list[dict[str, Any]]) -> None:
+        with self._lock:
+            self._held.update({m["ReceiptHandle"]: m["MessageId"] for m in messages})
+
+    def drop(self, messages: list[dict[str, Any]]) -> None:
+        with self._lock:
+            for message in messages:
+                self._held.pop(message["ReceiptHandle"], None)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._seconds / 3):
+            with self._lock:
+                handles = list(self._held)
+            for chunk in _chunks(handles, 10):
+                self._extend(chunk)
+
+    def _extend(self, handles: list[str]) -> None:
+        entries = [
+            {"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": self._seconds} for i, h in enumerate(handles)
+        ]
+        try:
+            failed = {
+                int(f["Id"])
+                for f in self._sqs.change_message_visibility_batch(QueueUrl=self._queue_url, Entries=entries).get(
+                    "Failed", []
+                )
+            }
+        except (ClientError, BotoCoreError):
+            failed = set(range(len(handles)))
+        with self._lock:  # a message deleted meanwhile is no longer held: its failure does not matter
+            self.lapsed.update(self._held[handles[i]] for i in failed if handles[i] in self._held)
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
 def _move_by_copy(sqs: Any, dlq_url: str, target_url: str, limit: int | None) -> int:
-    """Receive, send to the target, and only then delete from the DLQ."""
+    """Receive, send to the target, and only then delete from the DLQ; what is in hand stays hidden meanwhile."""
     moved = duplicated = 0
     empty_polls = 0
     print(f"Moving to {target_url} (send, then delete)...")
-    try:
-        while (limit is None or moved < limit) and empty_polls < 2:
-            want = 10 if limit is None else min(10, limit - moved)
-            answer = sqs.receive_message(
-                QueueUrl=dlq_url,
-                MaxNumberOfMessages=want,
-                VisibilityTimeout=MOVE_VISIBILITY_SECONDS,
-                WaitTimeSeconds=0 if empty_polls == 0 else 1,
-                MessageAttributeNames=["All"],
+    with VisibilityKeeper(sqs, dlq_url, MOVE_VISIBILITY_SECONDS) as keeper:
+        try:
+            while (limit is None or moved < limit) and empty_polls < 2:
+                want = 10 if limit is None else min(10, limit - moved)
+                answer = sqs.receive_message(
+                    QueueUrl=dlq_url,
+                    MaxNumberOfMessages=want,
+                    VisibilityTimeout=MOVE_VISIBILITY_SECONDS,
+                    WaitTimeSeconds=0 if empty_polls == 0 else 1,
+                    MessageAttributeNames=["All"],
+                )
+                messages = answer.get("Messages", [])
+                if not messages:
+                    empty_polls += 1
+                    continue
+                empty_polls = 0
+                sent = _send(sqs, dlq_url, target_url, messages, keeper)
+                moved += len(sent)
+                duplicated += len(sent)  # in both queues until the delete below succeeds
+                deleted = _delete(sqs, dlq_url, sent, keeper)
+                duplicated -= deleted
+                if len(sent) < len(messages):
+                    raise CliError(f"{len(messages) - len(sent)} message(s) could not be sent to the source queue")
+                if deleted < len(sent):
+                    raise CliError(f"{len(sent) - deleted} sent message(s) could not be deleted from the DLQ")
+        except (CliError, ClientError, BotoCoreError) as error:
+            reason = error if isinstance(error, CliError) else _one_line(error)
+            print(
+                f"Moved {moved} message(s) before stopping; {duplicated} are now in both queues (harmless duplicates)."
             )
-            messages = answer.get("Messages", [])
-            if not messages:
-                empty_polls += 1
-                continue
-            empty_polls = 0
-            sent_ids = _send(sqs, dlq_url, target_url, messages)
-            sent = [m for m in messages if m["MessageId"] in sent_ids]
-            moved += len(sent)
-            duplicated += len(sent)  # in both queues until the delete below succeeds
-            deleted = _delete(sqs, dlq_url, sent)
-            duplicated -= deleted
-            if len(sent) < len(messages):
-                raise CliError(f"{len(messages) - len(sent)} message(s) could not be sent to the source queue")
-            if deleted < len(sent):
-                raise CliError(f"{len(sent) - deleted} sent message(s) could not be deleted from the DLQ")
-    except (CliError, ClientError, BotoCoreError) as error:
-        reason = error if isinstance(error, CliError) else _one_line(error)
-        print(f"Moved {moved} message(s) before stopping; {duplicated} are now in both queues (harmless duplicates).")
-        raise CliError(
-            f"redrive stopped: {reason}; unmoved messages are still in the DLQ (some hidden for up to"
-            f" {MOVE_VISIBILITY_SECONDS} s): run redrive again"
-        ) from None
+            raise CliError(
+                f"redrive stopped: {reason}; unmoved messages are still in the DLQ (some hidden for up to"
+                f" {MOVE_VISIBILITY_SECONDS} s): run redrive again"
+            ) from None
+    if keeper.lapsed:
+        print(
+            f"note: the visibility of {len(keeper.lapsed)} message(s) could not be extended while copying; another"
+            " reader of the DLQ may have seen them meanwhile (at worst a harmless duplicate)"
+        )
     print(f"Moved {moved} message(s) by receive/send/delete; 0 lost, {duplicated} duplicated.")
     return EXIT_OK
 
 
-def _send(sqs: Any, dlq_url: str, target_url: str, messages: list[dict[str, Any]]) -> set[str]:
+def _send(
+    sqs: Any, dlq_url: str, target_url: str, messages: list[dict[str, Any]], keeper: VisibilityKeeper
+) -> list[dict[str, Any]]:
+    """Sends the batch to the target; the messages that were not sent are visible in the DLQ again at once."""
+    keeper.hold(messages)
     entries = []
     for message in messages:
         entry: dict[str, Any] = {"Id": message["MessageId"][:80], "MessageBody": message["Body"]}
@@ -298,19 +426,25 @@ def _send(sqs: Any, dlq_url: str, target_url: str, messages: list[dict[str, Any]
     try:
         answer = sqs.send_message_batch(QueueUrl=target_url, Entries=entries)
     except (ClientError, BotoCoreError):
+        keeper.drop(messages)
         _release(sqs, dlq_url, [m["ReceiptHandle"] for m in messages])
         raise
     ok = {entry["Id"] for entry in answer.get("Successful", [])}
-    sent = {m["MessageId"] for m in messages if m["MessageId"][:80] in ok}
-    _release(sqs, dlq_url, [m["ReceiptHandle"] for m in messages if m["MessageId"] not in sent])
-    return sent
+    unsent = [m for m in messages if m["MessageId"][:80] not in ok]
+    keeper.drop(unsent)  # before releasing, so the keeper does not hide them again
+    _release(sqs, dlq_url, [m["ReceiptHandle"] for m in unsent])
+    return [m for m in messages if m["MessageId"][:80] in ok]
 
 
-def _delete(sqs: Any, dlq_url: str, messages: list[dict[str, Any]]) -> int:
+def _delete(sqs: Any, dlq_url: str, messages: list[dict[str, Any]], keeper: VisibilityKeeper) -> int:
+    """Deletes sent messages from the DLQ; one that could not be deleted reappears there after the timeout."""
     if not messages:
         return 0
     entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
-    answer = sqs.delete_message_batch(QueueUrl=dlq_url, Entries=entries)
+    try:
+        answer = sqs.delete_message_batch(QueueUrl=dlq_url, Entries=entries)
+    finally:
+        keeper.drop(messages)
     return len(answer.get("Successful", []))
 
 

@@ -28,7 +28,7 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from sandbox import moto_patches
+from sandbox import moto_patches, s3_checksums, s3_ownership, sqs_move_tasks
 from sandbox.api_call import ACCOUNT_ID, DEFAULT_REGION, ApiCall, identify, tagged_resources
 from sandbox.clock import SandboxClock
 from sandbox.faults import FaultControls
@@ -308,6 +308,9 @@ class Sandbox:
 
     def start(self) -> Sandbox:
         moto_patches.apply(self)
+        sqs_move_tasks.install(self.clock, self.lock)
+        s3_ownership.install()
+        s3_checksums.install()
         self.lifecycle.start()
         app = SandboxApp(DomainDispatcherApplication(create_backend_app), self.controls, self.journal, self.lock)
         self._server = make_server(self.host, self._port, app, threaded=True, request_handler=_QuietHandler)
@@ -317,6 +320,7 @@ class Sandbox:
 
     def stop(self) -> None:
         self.lifecycle.stop()
+        sqs_move_tasks.uninstall()
         moto_patches.release(self)
         if self._server is not None:
             self._server.shutdown()

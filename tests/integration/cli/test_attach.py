@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 
+from cli.attach import minimum_heartbeat_seconds
+from cli.cfn_template import load_template
 from handler.naming import NOTIFICATION_METADATA_TEMPLATE_KEY
 from sandbox import Sandbox
 from scenarios import World
-from tests.integration.cli.conftest import launch_unhooked, make_stack, without_hook
+from tests.support.cli import launch_unhooked, make_stack, without_hook
 
 
 def _hook(sandbox: Sandbox, world: World, name: str) -> dict:
@@ -95,3 +97,84 @@ def test_attach_usage_errors_exit_2(world, cli):
     assert cli("attach", "--asg", world.asg_name, "--queue-arn", world.queue_arn).code == 2  # no --role-arn
     assert cli("attach", "--asg", world.asg_name).code == 2  # neither --stack nor --queue-arn
     assert cli("attach", "--asg", world.asg_name, "--stack", "s", "--heartbeat-timeout", "10").code == 2
+    assert cli("attach", "--asg", world.asg_name, "--stack", "s", "--heartbeat-timeout", "7201").code == 2
+    assert cli("attach", "--asg", world.asg_name, "--stack", "s", "--heartbeat-timeout", "ten").code == 2
+
+
+def _hook_fields(hook: dict) -> tuple:
+    return tuple(
+        hook.get(key)
+        for key in ("NotificationTargetARN", "RoleARN", "HeartbeatTimeout", "DefaultResult", "NotificationMetadata")
+    )
+
+
+def test_attach_refuses_to_replace_an_existing_hook_of_the_same_name_and_shows_it(sandbox, world, cli):
+    # GIVEN the group's launch hook, put by someone else with their own queue, heartbeat and metadata
+    sandbox.client("autoscaling").put_lifecycle_hook(
+        AutoScalingGroupName=world.asg_name, LifecycleHookName=world.hook_name,
+        LifecycleTransition="autoscaling:EC2_INSTANCE_LAUNCHING", NotificationTargetARN=world.queue_arn,
+        RoleARN=world.role_arn, HeartbeatTimeout=1800, DefaultResult="CONTINUE", NotificationMetadata="owner=team-a",
+    )  # fmt: skip
+    before = _hook(sandbox, world, world.hook_name)
+    puts = sandbox.journal.count("autoscaling", "PutLifecycleHook")
+    # WHEN attaching under the same name without --replace
+    result = cli(
+        "attach", "--asg", world.asg_name, "--queue-arn", world.dlq_arn, "--role-arn", world.role_arn,
+        "--hook-name", world.hook_name, "--heartbeat-timeout", "600",
+    )  # fmt: skip
+    # THEN it refuses with one line that shows the existing hook and says how to overwrite it (exit 1)
+    assert result.code == 1
+    assert result.err.count("\n") == 1
+    for shown in (world.queue_arn, world.role_arn, "heartbeat 1800 s", "default result CONTINUE", "'owner=team-a'"):
+        assert shown in result.err
+    assert "--replace" in result.err
+    # AND nothing changed
+    assert sandbox.journal.count("autoscaling", "PutLifecycleHook") == puts
+    assert _hook_fields(_hook(sandbox, world, world.hook_name)) == _hook_fields(before)
+
+
+def test_attach_with_replace_overwrites_the_hook_and_says_what_it_replaced(sandbox, world, cli):
+    # GIVEN the group's launch hook with a 1800 s heartbeat and CONTINUE
+    sandbox.client("autoscaling").put_lifecycle_hook(
+        AutoScalingGroupName=world.asg_name, LifecycleHookName=world.hook_name,
+        LifecycleTransition="autoscaling:EC2_INSTANCE_LAUNCHING", NotificationTargetARN=world.queue_arn,
+        RoleARN=world.role_arn, HeartbeatTimeout=1800, DefaultResult="CONTINUE",
+    )  # fmt: skip
+    # WHEN attaching under the same name with --replace
+    result = cli(
+        "attach", "--asg", world.asg_name, "--queue-arn", world.queue_arn, "--role-arn", world.role_arn,
+        "--hook-name", world.hook_name, "--heartbeat-timeout", "600", "--replace",
+    )  # fmt: skip
+    # THEN the hook has the new values and the output shows the old ones
+    assert result.code == 0, result.err
+    hook = _hook(sandbox, world, world.hook_name)
+    assert (hook["HeartbeatTimeout"], hook["DefaultResult"]) == (600, "ABANDON")
+    assert f"Replaced launch hook {world.hook_name!r}" in result.out
+    assert "heartbeat 1800 s, default result CONTINUE" in result.out
+
+
+def test_attach_refuses_a_heartbeat_below_the_stacks_minimum_before_calling_aws(sandbox, world, cli):
+    # GIVEN a group without a hook
+    without_hook(sandbox, world)
+    before = len(sandbox.journal.records())
+    # WHEN attaching with a heartbeat AWS accepts (30 s) but the stack's timing does not
+    result = cli(
+        "attach", "--asg", world.asg_name, "--queue-arn", world.queue_arn, "--role-arn", world.role_arn,
+        "--heartbeat-timeout", "30",
+    )  # fmt: skip
+    # THEN it is a one-line usage error that names the minimum and why, and AWS was not called
+    assert result.code == 2
+    assert result.err.count("\n") == 1
+    assert "at least 480" in result.err
+    assert "visibility 360 s + batching window 60 s + function timeout 60 s" in result.err
+    assert len(sandbox.journal.records()) == before
+    assert (
+        sandbox.client("autoscaling").describe_lifecycle_hooks(AutoScalingGroupName=world.asg_name)["LifecycleHooks"]
+        == []
+    )
+
+
+def test_the_heartbeat_minimum_is_the_stacks_own_formula_and_bound():
+    # GIVEN the stack's template WHEN attach computes its minimum THEN it equals HookHeartbeatTimeout's MinValue
+    template = load_template()
+    assert minimum_heartbeat_seconds(template).seconds == template["Parameters"]["HookHeartbeatTimeout"]["MinValue"]

@@ -6,7 +6,7 @@ import io
 import sys
 
 from sandbox.faults import EC2_CREATE_TAGS, BucketSpec
-from tests.integration.cli.conftest import launch_unhooked, names, without_hook
+from tests.support.cli import launch_unhooked, names, without_hook
 from tests.support.world import expected_name, group_instances
 
 

@@ -6,7 +6,7 @@ import json
 
 from handler.naming import NOTIFICATION_METADATA_TEMPLATE_KEY
 from scenarios import build_world
-from tests.integration.cli.conftest import launch_unhooked, names, without_hook
+from tests.support.cli import launch_unhooked, names, without_hook
 from tests.support.world import expected_name, group_instances
 
 

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import time
 import uuid
+from typing import Any
 
+from botocore.exceptions import ClientError
+
+from cli import redrive
 from sandbox import Sandbox
 from scenarios import World
-from tests.integration.cli.conftest import make_stack
+from tests.support.cli import hook_clients, make_stack
+
+COPY = ("--max", "1000")  # --max takes the receive/send/delete path
 
 
 def _launch_body(world: World, instance_id: str) -> str:
@@ -78,16 +86,128 @@ def test_dry_run_summarises_groups_instances_and_malformed_bodies_and_moves_noth
     assert sorted(_drain(sandbox, world.dlq_url)) == sorted(bodies)
 
 
-def test_redrive_moves_everything_back_to_the_source_queue(sandbox, world, cli):
+def test_redrive_moves_everything_back_with_a_message_move_task(sandbox, world, cli):
     # GIVEN 23 messages in the DLQ (three batches' worth)
     bodies = _fill_dlq(sandbox, world, 22, malformed=1)
-    # WHEN redriving (the sandbox, like moto, has no StartMessageMoveTask)
+    # WHEN redriving
     result = cli("redrive", "--dlq-url", world.dlq_url)
-    # THEN it falls back to receive/send/delete and reports the counts
+    # THEN SQS's own move task did it, and the count is the task's
+    assert result.code == 0, result.err
+    assert "Started message move task" in result.out
+    assert "Moved 23 message(s) with StartMessageMoveTask." in result.out
+    # AND every message is in the source queue exactly once, and the DLQ is empty
+    assert sorted(_launch_bodies(_drain(sandbox, world.queue_url))) == sorted(bodies)
+    assert _drain(sandbox, world.dlq_url) == []
+
+
+def test_redrive_falls_back_to_copying_where_move_tasks_are_not_supported(sandbox, world, cli):
+    # GIVEN an endpoint that answers StartMessageMoveTask with UnsupportedOperation
+    bodies = _fill_dlq(sandbox, world, 12)
+    sandbox.controls.inject_error(
+        "sqs", "StartMessageMoveTask", "custom", status=400, code="UnsupportedOperation", message="unsupported"
+    )
+    # WHEN redriving
+    result = cli("redrive", "--dlq-url", world.dlq_url)
+    # THEN it moves by receive/send/delete and reports the counts
     assert result.code == 0, result.err
     assert "StartMessageMoveTask is not available here" in result.out
-    assert "Moved 23 message(s) by receive/send/delete; 0 lost, 0 duplicated." in result.out
-    # AND every message is in the source queue exactly once, and the DLQ is empty
+    assert "Moved 12 message(s) by receive/send/delete; 0 lost, 0 duplicated." in result.out
+    assert sorted(_launch_bodies(_drain(sandbox, world.queue_url))) == sorted(bodies)
+
+
+def _tasks(sandbox: Sandbox, world: World) -> list[dict[str, Any]]:
+    return sandbox.client("sqs").list_message_move_tasks(SourceArn=world.dlq_arn, MaxResults=10)["Results"]
+
+
+def _wait_until_no_task_runs(sandbox: Sandbox, world: World) -> None:
+    deadline = time.monotonic() + 60
+    while any(t["Status"] in ("RUNNING", "CANCELLING") for t in _tasks(sandbox, world)):
+        assert time.monotonic() < deadline, "the move task never ended"
+        time.sleep(0.05)
+
+
+def test_redrive_follows_the_task_it_started_not_an_older_or_newer_one(sandbox, world, cli, unique, monkeypatch):
+    sqs = sandbox.client("sqs")
+    scratch_url = sqs.create_queue(QueueName=f"scratch-{unique}")["QueueUrl"]
+    scratch_arn = sqs.get_queue_attributes(QueueUrl=scratch_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    # GIVEN an older task on the DLQ (it found nothing to move)
+    sqs.start_message_move_task(SourceArn=world.dlq_arn, DestinationArn=scratch_arn)
+    _wait_until_no_task_runs(sandbox, world)
+    bodies = _fill_dlq(sandbox, world, 12)
+    # AND another operator who, right after redrive's task has ended, starts and cancels a newer one
+    starts = sandbox.journal.count("sqs", "StartMessageMoveTask")
+    interfered: list[str] = []
+
+    def newer_task(**_: Any) -> None:
+        if interfered or sandbox.journal.count("sqs", "StartMessageMoveTask") == starts:
+            return  # redrive has not started its task yet
+        _wait_until_no_task_runs(sandbox, world)
+        _fill_dlq(sandbox, world, 3)
+        handle = sqs.start_message_move_task(
+            SourceArn=world.dlq_arn, DestinationArn=scratch_arn, MaxNumberOfMessagesPerSecond=1
+        )["TaskHandle"]
+        sqs.cancel_message_move_task(TaskHandle=handle)
+        interfered.append(handle)
+
+    hook_clients(monkeypatch, {"before-call.sqs.ListMessageMoveTasks": newer_task})
+    # WHEN redriving
+    result = cli("redrive", "--dlq-url", world.dlq_url)
+    # THEN it reports its own task: completed, 12 moved (not the newer cancelled one, nor the older empty one)
+    assert interfered, "the newer task was never started"
+    assert [t["Status"] for t in _tasks(sandbox, world)][0] in ("CANCELLING", "CANCELLED")
+    assert result.code == 0, result.err
+    assert "Moved 12 message(s) with StartMessageMoveTask." in result.out
+    assert sorted(_launch_bodies(_drain(sandbox, world.queue_url))) == sorted(bodies)
+
+
+def test_redrive_refuses_while_someone_elses_move_task_runs_on_the_dlq(sandbox, world, cli, unique):
+    # GIVEN a move task already running on the DLQ (1 message per second, towards another queue)
+    sqs = sandbox.client("sqs")
+    scratch_url = sqs.create_queue(QueueName=f"scratch-{unique}")["QueueUrl"]
+    scratch_arn = sqs.get_queue_attributes(QueueUrl=scratch_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    _fill_dlq(sandbox, world, 60)
+    handle = sqs.start_message_move_task(
+        SourceArn=world.dlq_arn, DestinationArn=scratch_arn, MaxNumberOfMessagesPerSecond=1
+    )["TaskHandle"]
+    try:
+        # WHEN redriving
+        result = cli("redrive", "--dlq-url", world.dlq_url)
+    finally:
+        with contextlib.suppress(ClientError):  # it ends by itself after a minute
+            sqs.cancel_message_move_task(TaskHandle=handle)
+    # THEN it says so in one line (exit 1) and copies nothing itself
+    assert result.code == 1
+    assert result.err.count("\n") == 1 and "already running" in result.err
+    assert "by receive/send/delete" not in result.out
+    assert _launch_bodies(_drain(sandbox, world.queue_url)) == []
+
+
+def test_a_slow_copy_keeps_the_messages_hidden_so_each_moves_exactly_once(sandbox, world, cli, monkeypatch):
+    # GIVEN 8 messages, a copy visibility of 6 s, and sends and deletes that each take 3.5 s (7 s together)
+    bodies = _fill_dlq(sandbox, world, 8)
+    monkeypatch.setattr(redrive, "MOVE_VISIBILITY_SECONDS", 6)
+    reappeared: list[str] = []
+    peek = sandbox.client("sqs")
+
+    def slow(**_: Any) -> None:
+        time.sleep(3.5)
+
+    def slow_then_look(**_: Any) -> None:
+        time.sleep(3.5)
+        # AND another reader of the DLQ looks just before the delete (a second operator, a console)
+        answer = peek.receive_message(QueueUrl=world.dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=0)
+        reappeared.extend(m["Body"] for m in answer.get("Messages", []))
+
+    hook_clients(
+        monkeypatch,
+        {"before-send.sqs.SendMessageBatch": slow, "before-send.sqs.DeleteMessageBatch": slow_then_look},
+    )
+    # WHEN redriving by copy
+    result = cli("redrive", "--dlq-url", world.dlq_url, *COPY)
+    # THEN no message being moved ever reappeared in the DLQ, and each reached the source queue exactly once
+    assert result.code == 0, result.err
+    assert reappeared == []
+    assert "Moved 8 message(s) by receive/send/delete; 0 lost, 0 duplicated." in result.out
     assert sorted(_launch_bodies(_drain(sandbox, world.queue_url))) == sorted(bodies)
     assert _drain(sandbox, world.dlq_url) == []
 
@@ -109,14 +229,14 @@ def test_a_redrive_interrupted_half_way_loses_nothing_and_a_rerun_finishes(sandb
     sandbox.controls.inject_error(
         "sqs", "SendMessageBatch", "custom", count=1, after=1, status=400, code="AccessDenied", message="denied"
     )
-    # WHEN redriving
-    first = cli("redrive", "--dlq-url", world.dlq_url)
+    # WHEN redriving by copy
+    first = cli("redrive", "--dlq-url", world.dlq_url, *COPY)
     # THEN it stops with exit 1 after the first batch and says to run it again
     assert first.code == 1
     assert "Moved 10 message(s) before stopping; 0 are now in both queues" in first.out
     assert "run redrive again" in first.err and first.err.count("\n") == 1
     # WHEN running it again
-    second = cli("redrive", "--dlq-url", world.dlq_url)
+    second = cli("redrive", "--dlq-url", world.dlq_url, *COPY)
     # THEN every original message is in exactly one queue: the source, once
     assert second.code == 0, second.err
     moved = _launch_bodies(_drain(sandbox, world.queue_url))
@@ -130,8 +250,8 @@ def test_a_failed_delete_duplicates_but_never_loses(sandbox, world, cli):
     sandbox.controls.inject_error(
         "sqs", "DeleteMessageBatch", "custom", count=1, status=400, code="AccessDenied", message="denied"
     )
-    # WHEN redriving
-    result = cli("redrive", "--dlq-url", world.dlq_url)
+    # WHEN redriving by copy
+    result = cli("redrive", "--dlq-url", world.dlq_url, *COPY)
     # THEN it stops, reporting the 10 messages now in both queues
     assert result.code == 1
     assert "Moved 10 message(s) before stopping; 10 are now in both queues" in result.out
@@ -139,7 +259,7 @@ def test_a_failed_delete_duplicates_but_never_loses(sandbox, world, cli):
     first_ten = _launch_bodies(_drain(sandbox, world.queue_url))
     assert len(first_ten) == 10 and set(first_ten) <= bodies
     # AND a rerun moves the 5 untouched ones, so every original message reached the source queue
-    again = cli("redrive", "--dlq-url", world.dlq_url)
+    again = cli("redrive", "--dlq-url", world.dlq_url, *COPY)
     assert again.code == 0, again.err
     rest = _launch_bodies(_drain(sandbox, world.queue_url))
     assert sorted(first_ten + rest) == sorted(bodies)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.integration.cli.conftest import make_stack
+from tests.support.cli import make_stack
 
 
 def test_status_by_group_lists_waiting_instances_and_the_hook_queue(sandbox, world, cli):
