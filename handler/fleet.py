@@ -30,11 +30,11 @@ _THROTTLING_CODES = frozenset(
     }
 )
 _SERVER_CODES = frozenset({"InternalError", "InternalFailure", "ServiceUnavailable", "Unavailable"})
-_NO_ACTIVE_ACTION = "No active Lifecycle Action found"
+_NO_ACTIVE_ACTION = "No active Lifecycle Action found"  # observed, not documented: docs/aws-behaviour.md
 _GONE_STATES = frozenset({"shutting-down", "terminated"})
 LIVE_STATES = ("pending", "running", "stopping", "stopped")
 LAUNCHING = "autoscaling:EC2_INSTANCE_LAUNCHING"
-GROUP_TAG = "aws:autoscaling:groupName"  # set by Auto Scaling on every instance it launches; users cannot write it
+GROUP_TAG = "aws:autoscaling:groupName"  # set by Auto Scaling on every instance it launches (docs/aws-behaviour.md)
 # A launch whose lifecycle action was completed with ABANDON (docs/aws-behaviour.md, "Scaling activities").
 _ABANDONED_LAUNCH = "Lifecycle Action Completed with ABANDON Result"
 _LAUNCH_ACTIVITY = re.compile(r"Launching a new EC2 instance: (i-[0-9a-f]+)")

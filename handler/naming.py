@@ -57,7 +57,7 @@ class TemplateError(ValueError):
 
 
 def is_allowed_char(char: str) -> bool:
-    """Letters, digits, space and ``_ . : / = + - @``: safe in tag values everywhere."""
+    """Letters, digits, space and ``_ . : / = + - @``: safe in tag values everywhere (docs/aws-behaviour.md)."""
     return char.isalpha() or char.isdecimal() or char in ALLOWED_SYMBOLS
 
 

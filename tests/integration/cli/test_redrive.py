@@ -19,7 +19,7 @@ COPY = ("--max", "1000")  # --max takes the receive/send/delete path
 
 
 def _launch_body(world: World, instance_id: str) -> str:
-    """A lifecycle message as the hook writes it (aws-facts.md), as it would sit in the DLQ."""
+    """A lifecycle message as the hook writes it (docs/aws-behaviour.md), as it would sit in the DLQ."""
     return json.dumps(
         {
             "Origin": "EC2",
