@@ -400,27 +400,6 @@ class Fleet:
             raise TransientAwsError(f"slot transaction cancelled: {reasons}") from error
         return ClaimOutcome(True)
 
-    def release_slot(self, table: str, pool: str, slot: int, holder: str) -> bool:
-        """Frees a dead holder's number (the sweep): False when someone else holds it by now."""
-        items = [
-            {
-                "Delete": {
-                    "TableName": table,
-                    "Key": _key(pool, _slot_key(slot)),
-                    "ConditionExpression": "holder = :holder",
-                    "ExpressionAttributeValues": {":holder": {"S": holder}},
-                }
-            },
-            {"Delete": {"TableName": table, "Key": _key(pool, _HOLDER_PREFIX + holder)}},
-        ]
-        try:
-            _call(lambda: self._table_client().transact_write_items(TransactItems=items))
-        except ClientError as error:
-            if _code(error) == "TransactionCanceledException":
-                return False
-            raise
-        return True
-
     def _table_client(self) -> Any:
         if self._dynamodb is None:
             self._dynamodb = self._session.client("dynamodb", config=self._config)

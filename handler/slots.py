@@ -10,10 +10,11 @@ share one numbering and can never produce the same name. Slots live in a DynamoD
 A claim is one TransactWriteItems: the slot item (condition: it does not exist, or its holder is the dead
 instance being replaced) and the holder item (condition: the instance holds no slot in the pool yet), and
 the dead holder's item deleted. So a number is never held twice, an instance never holds two numbers, and
-nothing is locked that a crash could leave held (DynamoDB transactions: docs/aws-behaviour.md). An instance that already holds a number gets it again
-(redelivery, sweep, redrive). Reading a pool is one Query (no scan); whether holders are still alive is one
-DescribeInstances per batch for the lowest LIVENESS_CHECKS holders. A dead holder above those is not
-taken over by the queue path; the sweep frees such numbers (``Fleet.release_slot``).
+nothing is locked that a crash could leave held (DynamoDB transactions: docs/aws-behaviour.md). An instance
+that already holds a number gets it again (redelivery, sweep, redrive). Reading a pool is one Query (no
+scan); whether holders are still alive is one DescribeInstances per batch for the holders of the lowest
+LIVENESS_CHECKS numbers. In a pool with more live holders than that, a dead holder's higher number is
+taken over once it is among the lowest LIVENESS_CHECKS (until then a newcomer gets a higher number).
 """
 
 from __future__ import annotations
