@@ -13,7 +13,7 @@ import argparse
 from collections import defaultdict
 from typing import Any
 
-from cli import sweep
+from cli import lookup, sweep
 from cli.backfill import add_template_options
 from cli.common import EXIT_FAILURES, EXIT_OK, Aws, add_aws_options
 from handler.config import Settings
@@ -52,10 +52,15 @@ def run(args: argparse.Namespace) -> int:
     plan = sweep.plan_for(aws, reconcile, [args.asg], fix_drift=True, template=explicit)
     sweep.describe_templates(reconcile, plan.groups, explicit)
     print(f"Tag key {settings.name_tag_key!r}" + (" (host labels: HOSTNAME_SAFE)" if settings.hostname_safe else ""))
+    group = lookup.group(aws, args.asg)
+    lookup.warn_if_hostnames_cannot_be_read(aws, group, settings.name_tag_key, settings.hostname_safe)
     if not plan.steps:
         print(f"{args.asg} has no instances.")
         return EXIT_OK
     print_preview(aws, plan, settings)
+    lookup.warn_if_hostnames_cannot_be_read(
+        aws, lookup.group(aws, args.asg), settings.name_tag_key, settings.hostname_safe
+    )
     problems = plan.count(Action.FAIL) + plan.count(Action.WAIT)
     changes = plan.writes
     print(

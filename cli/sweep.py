@@ -122,9 +122,7 @@ def describe_templates(sweep: Sweep, groups: Sequence[str], explicit: NameTempla
         source = {
             TemplateSource.EXPLICIT: "--name-template",
             TemplateSource.HOOK_METADATA: f"metadata of hook {hook.name!r}" if hook else "hook metadata",
-            TemplateSource.CONFIGURED: "NAME_TEMPLATE"
-            if os.environ.get("NAME_TEMPLATE")
-            else "the configured template",
+            TemplateSource.CONFIGURED: "NAME_TEMPLATE, else the default",
         }[resolved.source]
         print(f"Template {resolved.template.source!r} (from {source}) for {group}")
 
