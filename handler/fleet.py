@@ -127,7 +127,8 @@ def client_config(retries: dict[str, Any], max_pool_connections: int) -> Config:
 
     One call with its botocore retries must fit in TIME_MARGIN_SECONDS (default 25 s), because tenacity can
     only stop between calls: 3 attempts x (2 s connect + 5 s read) + botocore's backoff (under 3 s) = 24 s at
-    worst. The longer retrying is tenacity's, in namer.py, against the invocation's deadline.
+    worst. The longer retrying is tenacity's, in launch.py, against the invocation's deadline. (In adaptive
+    mode the client-side rate limiter may also wait before sending: heartbeats never go through it.)
     """
     return Config(
         retries=retries,
@@ -150,6 +151,7 @@ class Fleet:
         # DynamoDB only for {slot} templates: built on first use, so other deployments never load its model.
         self._session, self._config = session, config
         self._dynamodb: Any = None
+        self._heartbeats: Any = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Fleet:
@@ -315,16 +317,26 @@ class Fleet:
                 return found
 
     def heartbeat(self, asg_name: str, hook_name: str, token: str) -> None:
+        """Through a client of its own in standard retry mode: under sustained throttling the adaptive mode's
+        client-side limiter queues a call behind the others for longer than the deadline margin (measured in
+        the sandbox: up to 34 s with eight workers), and a heartbeat that comes too late keeps nothing alive."""
         self._lifecycle_call(
             "record_lifecycle_action_heartbeat",
+            client=self._heartbeat_client(),
             AutoScalingGroupName=asg_name,
             LifecycleHookName=hook_name,
             LifecycleActionToken=token,
         )
 
-    def _lifecycle_call(self, operation: str, **params: str) -> None:
+    def _heartbeat_client(self) -> Any:
+        if self._heartbeats is None:
+            retries = {**(self._config.retries or {}), "mode": "standard"}
+            self._heartbeats = self._session.client("autoscaling", config=self._config.merge(Config(retries=retries)))
+        return self._heartbeats
+
+    def _lifecycle_call(self, operation: str, client: Any = None, **params: str) -> None:
         try:
-            _call(lambda: getattr(self._autoscaling, operation)(**params))
+            _call(lambda: getattr(client or self._autoscaling, operation)(**params))
         except ClientError as error:
             if _code(error) == "ValidationError" and _NO_ACTIVE_ACTION in str(error):
                 raise ActionNotActive(error.response.get("Error", {}).get("Message", str(error))) from error
