@@ -45,6 +45,11 @@ def register(subparsers: Any, help_text: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    with sweep.quiet_handler_logs():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     aws = Aws.from_args(args)
     settings = sweep.settings_for(aws, args.stack, tag_key=args.tag_key)
     explicit = sweep.template_option(args.name_template)
