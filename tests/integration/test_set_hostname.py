@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 
 from sandbox import Sandbox
 from sandbox.imds import ImdsRequest
-from tests.integration.imds_instances import launch_instance, tag
+from tests.integration.imds_instances import eventually, launch_instance, tag
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "set-hostname.sh"
 TAGS = "/latest/meta-data/tags/instance"
@@ -27,7 +25,6 @@ TAGS = "/latest/meta-data/tags/instance"
 UTILITIES = ("awk", "cat", "date", "grep", "mktemp", "rm", "sleep", "uname")
 LONG_WAIT = 120.0  # a limit for a slow, loaded machine, never an expectation
 DEBIAN_HOSTS = "127.0.0.1\tlocalhost\n127.0.1.1\tip-10-0-1-5.ec2.internal ip-10-0-1-5\n::1\tlocalhost ip6-localhost\n"
-T = TypeVar("T")
 
 HOSTNAMECTL = """\
 #!/bin/sh
@@ -44,17 +41,6 @@ if [ "$#" -eq 0 ]; then cat "$STANDIN_STATE/kernel-hostname"; exit; fi
 printf '%s\\n' "$*" >>"$STANDIN_STATE/hostname.calls"
 printf '%s\\n' "$1" >"$STANDIN_STATE/kernel-hostname"
 """
-
-
-def eventually(probe: Callable[[], T | None], timeout: float = LONG_WAIT) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s (last value: {value!r})")
-        time.sleep(0.05)
 
 
 def busybox_unusable() -> str | None:

@@ -5,9 +5,7 @@ Expectations come from docs/hostnames.md (IMDSv2 tokens, tags in instance metada
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
-from typing import TypeVar
+from collections.abc import Iterator
 
 import pytest
 
@@ -16,26 +14,13 @@ from sandbox.imds import ImdsRequest
 from tests.integration.imds_instances import (
     TOKEN_HEADER,
     TTL_HEADER,
+    eventually,
     launch_instance,
     launch_template,
     request,
     tag,
     token,
 )
-
-T = TypeVar("T")
-
-
-def eventually(probe: Callable[[], T | None], timeout: float = 30.0) -> T:
-    """Polls until probe returns something truthy; a generous deadline, never an elapsed-time assert."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s (last value: {value!r})")
-        time.sleep(0.02)
 
 
 @pytest.fixture
