@@ -106,10 +106,6 @@ class ImdsJournal:
         with self._lock:
             return [r for r in self._records if instance_id is None or r.instance_id == instance_id]
 
-    def clear(self) -> None:
-        with self._lock:
-            self._records.clear()
-
 
 @dataclass(frozen=True)
 class _Instance:
