@@ -148,6 +148,20 @@ class InstanceMetadataService:
         """The address that stands for ``http://169.254.169.254`` on instance ``instance_id``."""
         return f"{base_url.rstrip('/')}{IMDS_PREFIX}{instance_id}"
 
+    def expire_tokens(self, instance_id: str) -> int:
+        """Ends every token issued to the instance, as if their TTL had run out; returns how many.
+
+        A test that needs a token to expire mid-wait uses this rather than racing sandbox time six hours ahead
+        (the TTL programs usually ask for), which every later test in the session would inherit.
+        """
+        now = self._clock.now()
+        with self._tokens_lock:
+            ended = {
+                value: _Token(instance_id, now) for value, t in self._tokens.items() if t.instance_id == instance_id
+            }
+            self._tokens.update(ended)
+        return len(ended)
+
     def wrap(self, app: WsgiApp) -> WsgiApp:
         """A WSGI app that serves metadata paths here and hands every other request to ``app``."""
 

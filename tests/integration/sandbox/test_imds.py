@@ -104,6 +104,20 @@ def test_a_token_expires_on_the_sandbox_clock(sandbox: Sandbox, restore_clock: N
     )
 
 
+def test_expiring_an_instances_tokens_ends_only_those(sandbox: Sandbox) -> None:
+    # GIVEN two instances with a token each
+    instance_id, other = launch_instance(sandbox), launch_instance(sandbox)
+    mine, theirs = token(sandbox.imds_endpoint(instance_id)), token(sandbox.imds_endpoint(other))
+    # WHEN the first instance's tokens are expired
+    assert sandbox.imds.expire_tokens(instance_id) == 1
+    # THEN its token is refused, the other's still works, and a new token works
+    assert get(sandbox, instance_id, "/latest/meta-data/instance-id", mine)[0] == 401
+    assert get(sandbox, other, "/latest/meta-data/instance-id", theirs) == (200, other)
+    assert (
+        get(sandbox, instance_id, "/latest/meta-data/instance-id", token(sandbox.imds_endpoint(instance_id)))[0] == 200
+    )
+
+
 # -------------------------------------------------------------------------------------------------- tags
 def test_tags_are_listed_one_key_a_line_and_read_by_key(sandbox: Sandbox) -> None:
     # GIVEN tags in instance metadata enabled and tags IMDS can and cannot serve
