@@ -30,12 +30,14 @@ cannot tell apart: an instance-level value set back to the default (``optional``
 whose template says otherwise shows the template's value, because moto keeps no record that it was set.
 ``HttpEndpoint`` and the PUT hop limit are not modelled.
 
-Every request is journaled (:class:`ImdsJournal`: method, path, whether a token was presented, status), so a test
-can check that a program never made an IMDSv1 call.
+Requests pass the sandbox's front door first (sandbox.front_door: loopback ``Host`` only, nothing a browser
+sent); anything else answers 403. Every request is journaled (:class:`ImdsJournal`: method, path, whether a token
+was presented, status), so a test can check that a program never made an IMDSv1 call.
 """
 
 from __future__ import annotations
 
+import html
 import re
 import secrets
 import threading
@@ -46,6 +48,8 @@ from urllib.parse import unquote
 
 from moto.ec2.exceptions import InvalidInstanceIdError
 from moto.ec2.models import ec2_backends
+
+from sandbox.front_door import refusal
 
 if TYPE_CHECKING:
     from sandbox.clock import SandboxClock
@@ -61,7 +65,14 @@ _DIGITS = re.compile(r"[0-9]{1,6}")
 _READABLE_TAG_KEY = re.compile(r"[A-Za-z0-9+\-=.,_:@]+")
 _UNREADABLE_TAG_KEYS = {".", "..", "_index"}
 _MOTO_DEFAULT_OPTIONS = {"HttpTokens": "optional", "InstanceMetadataTags": "disabled"}
-_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed"}
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+}
 
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
@@ -177,7 +188,11 @@ class InstanceMetadataService:
         path = "/" + rest
         method = str(environ.get("REQUEST_METHOD", "GET"))
         token = environ.get(_TOKEN_HEADER)
-        answer = self.answer(method, instance_id, path, token, environ.get(_TTL_HEADER))
+        refused = refusal(environ)  # the sandbox's front door: programs on loopback only, never a web page
+        if refused is not None:
+            answer = _error(403, refused)
+        else:
+            answer = self.answer(method, instance_id, path, token, environ.get(_TTL_HEADER))
         self.journal.add(ImdsRequest(instance_id, method, path, token is not None, answer.status))
         payload = answer.body.encode("utf-8")
         start_response(
@@ -292,14 +307,15 @@ def _meta_data(instance: _Instance, path: str) -> Answer:
     return Answer(200, value) if value else _error(404)
 
 
-def _error(status: int) -> Answer:
+def _error(status: int, reason: str = "") -> Answer:
     """IMDS answers errors with a small HTML page, not a value: a client that ignores the status reads garbage."""
     title = f"{status} - {_REASONS[status]}"
+    detail = f"  <p>{html.escape(reason)}</p>\n" if reason else ""
     page = (
         '<?xml version="1.0" encoding="iso-8859-1"?>\n'
         '<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN"\n'
         '\t"http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd">\n'
         '<html xmlns="http://www.w3.org/1999/xhtml" xml:lang="en" lang="en">\n'
-        f" <head>\n  <title>{title}</title>\n </head>\n <body>\n  <h1>{title}</h1>\n </body>\n</html>\n"
+        f" <head>\n  <title>{title}</title>\n </head>\n <body>\n  <h1>{title}</h1>\n{detail} </body>\n</html>\n"
     )
     return Answer(status, page, content_type="text/html")

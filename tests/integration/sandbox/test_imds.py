@@ -215,6 +215,22 @@ def test_unknown_and_terminated_instances_have_no_metadata(sandbox: Sandbox) -> 
     assert request(f"{sandbox.imds_endpoint(instance_id)}/latest/api/token", "PUT", {TTL_HEADER: "60"}).status == 404
 
 
+@pytest.mark.parametrize(
+    "headers",
+    [{"Origin": "http://attacker.example"}, {"Sec-Fetch-Site": "cross-site"}, {"Host": "attacker.example:80"}],
+    ids=["origin", "sec-fetch-site", "rebound-host"],
+)
+def test_a_web_page_cannot_reach_instance_metadata(sandbox: Sandbox, headers: dict[str, str]) -> None:
+    # GIVEN an instance that allows IMDSv1 (the easiest to abuse)
+    instance_id = launch_instance(sandbox, http_tokens="optional")
+    # WHEN a browser's request, or one addressed to another name, asks for a token or a value
+    put = request(f"{sandbox.imds_endpoint(instance_id)}/latest/api/token", "PUT", {TTL_HEADER: "60", **headers})
+    reply = request(f"{sandbox.imds_endpoint(instance_id)}/latest/meta-data/instance-id", headers=headers)
+    # THEN the sandbox's front door refuses both, as it does for the AWS API
+    assert (put.status, reply.status) == (403, 403)
+    assert instance_id not in reply.body
+
+
 def test_an_unknown_metadata_path_is_404(sandbox: Sandbox) -> None:
     instance_id = launch_instance(sandbox)
     assert (
