@@ -17,7 +17,7 @@ import pytest
 
 from sandbox import Sandbox
 from sandbox.imds import ImdsRequest
-from tests.integration.imds_instances import eventually, launch_instance, tag
+from tests.support.imds import eventually, launch_instance, tag
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "set-hostname.sh"
 TAGS = "/latest/meta-data/tags/instance"

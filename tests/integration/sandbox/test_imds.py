@@ -11,7 +11,7 @@ import pytest
 
 from sandbox import Sandbox
 from sandbox.imds import ImdsRequest
-from tests.integration.imds_instances import (
+from tests.support.imds import (
     TOKEN_HEADER,
     TTL_HEADER,
     eventually,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -11,6 +10,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from sandbox import Sandbox
+from tests.support.waiting import wait_for
 
 AMI = "ami-12c6146b"
 TTL_HEADER = "X-aws-ec2-metadata-token-ttl-seconds"
@@ -19,15 +19,8 @@ T = TypeVar("T")
 
 
 def eventually(probe: Callable[[], T | None], timeout: float = 120.0) -> T:
-    """Polls until probe returns something truthy; a generous limit for a loaded machine, never a time assert."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s (last value: {value!r})")
-        time.sleep(0.05)
+    """Polls until probe returns something truthy (tests/support/waiting.py, with a generous limit)."""
+    return wait_for(probe, timeout=timeout)  # type: ignore[return-value]
 
 
 def launch_template(sandbox: Sandbox, *, http_tokens: str = "required", tags_in_metadata: str = "enabled") -> str:
