@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import boto3
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
@@ -38,6 +38,9 @@ GROUP_TAG = "aws:autoscaling:groupName"  # set by Auto Scaling on every instance
 # A launch whose lifecycle action was completed with ABANDON (docs/aws-behaviour.md, "Scaling activities").
 _ABANDONED_LAUNCH = "Lifecycle Action Completed with ABANDON Result"
 _LAUNCH_ACTIVITY = re.compile(r"Launching a new EC2 instance: (i-[0-9a-f]+)")
+
+
+ClientFactory = Callable[[str, Config], Any]
 
 
 class TransientAwsError(Exception):
@@ -141,15 +144,23 @@ def client_config(retries: dict[str, Any], max_pool_connections: int) -> Config:
 class Fleet:
     """EC2 and Auto Scaling as the handler and the CLI use them; boto3 errors become the three exceptions above.
 
-    The CLI passes its own session (``--profile``); the Lambda builds one from the environment.
+    Clients come from ``make_client(service, config)``: the CLI passes its boto3 session's (``--profile``);
+    the Lambda's come straight from botocore, which is all it needs (boto3 would add s3transfer and its
+    resource layer to every cold start). Both honour AWS_ENDPOINT_URL.
     """
 
-    def __init__(self, config: Config, region: str | None = None, session: boto3.session.Session | None = None) -> None:
-        session = session or boto3.session.Session(region_name=region)
-        self._ec2 = session.client("ec2", config=config)
-        self._autoscaling = session.client("autoscaling", config=config)
+    def __init__(self, config: Config, region: str | None = None, make_client: ClientFactory | None = None) -> None:
+        if make_client is None:
+            session = botocore.session.get_session()
+
+            def make_client(service: str, config: Config) -> Any:
+                return session.create_client(service, region_name=region, config=config)
+
+        self._make_client = make_client
+        self._ec2 = make_client("ec2", config)
+        self._autoscaling = make_client("autoscaling", config)
         # DynamoDB only for {slot} templates: built on first use, so other deployments never load its model.
-        self._session, self._config = session, config
+        self._config = config
         self._dynamodb: Any = None
         self._heartbeats: Any = None
 
@@ -331,7 +342,7 @@ class Fleet:
     def _heartbeat_client(self) -> Any:
         if self._heartbeats is None:
             retries = {**(self._config.retries or {}), "mode": "standard"}
-            self._heartbeats = self._session.client("autoscaling", config=self._config.merge(Config(retries=retries)))
+            self._heartbeats = self._make_client("autoscaling", self._config.merge(Config(retries=retries)))
         return self._heartbeats
 
     def _lifecycle_call(self, operation: str, client: Any = None, **params: str) -> None:
@@ -414,7 +425,7 @@ class Fleet:
 
     def _table_client(self) -> Any:
         if self._dynamodb is None:
-            self._dynamodb = self._session.client("dynamodb", config=self._config)
+            self._dynamodb = self._make_client("dynamodb", self._config)
         return self._dynamodb
 
 
@@ -437,7 +448,7 @@ def _key(pool: str, sort_key: str) -> dict[str, Any]:
 
 
 def _call(operation: Any) -> Any:
-    """Runs one boto3 call, turning what is worth retrying into TransientAwsError."""
+    """Runs one AWS call, turning what is worth retrying into TransientAwsError."""
     try:
         return operation()
     except ClientError as error:
