@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -123,6 +123,15 @@ class SlotItem:
 class ClaimOutcome:
     claimed: bool
     already_holding: int | None = None  # the instance holds this number of the pool already
+
+
+@dataclass(frozen=True)
+class BlockOutcome:
+    """A block of claims is one transaction: all claimed, or none, and then why."""
+
+    claimed: bool
+    taken: frozenset[int] = frozenset()  # numbers someone else holds by now
+    holding: Mapping[str, int] = field(default_factory=dict)  # instances that hold a number of the pool already
 
 
 def client_config(retries: dict[str, Any], max_pool_connections: int) -> Config:
@@ -381,47 +390,74 @@ class Fleet:
     def claim_slot(
         self, table: str, pool: str, slot: int, instance_id: str, now: float, previous: str | None
     ) -> ClaimOutcome:
-        """One transaction: the number (free, or held by ``previous``, a dead instance), the instance's holder
-        item (it holds no number of the pool yet), and ``previous``'s holder item deleted."""
-        slot_put: dict[str, Any] = {
-            "TableName": table,
-            "Item": {
-                "pool": {"S": pool},
-                "sk": {"S": _slot_key(slot)},
-                "holder": {"S": instance_id},
-                "claimed_at": {"N": f"{now:.3f}"},
-            },
-            "ConditionExpression": "attribute_not_exists(sk)",
-        }
-        if previous is not None:
-            slot_put["ConditionExpression"] = "holder = :previous"
-            slot_put["ExpressionAttributeValues"] = {":previous": {"S": previous}}
-        items: list[dict[str, Any]] = [
-            {"Put": slot_put},
-            {
-                "Put": {
-                    "TableName": table,
-                    "Item": {"pool": {"S": pool}, "sk": {"S": _HOLDER_PREFIX + instance_id}, "slot": {"N": str(slot)}},
-                    "ConditionExpression": "attribute_not_exists(sk)",
-                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        """One number for one instance (see claim_slots)."""
+        outcome = self.claim_slots(table, pool, [(slot, instance_id, previous)], now)
+        return ClaimOutcome(outcome.claimed, outcome.holding.get(instance_id))
+
+    def claim_slots(
+        self, table: str, pool: str, claims: Sequence[tuple[int, str, str | None]], now: float
+    ) -> BlockOutcome:
+        """One transaction for up to MAX_BLOCK claims (number, instance, dead holder it replaces or None): each
+        number free (or held by that dead holder), each instance holding no number of the pool yet, the dead
+        holders' items deleted. All or nothing: on a cancellation, which numbers are taken and which
+        instances hold a number already."""
+        items: list[dict[str, Any]] = []
+        meaning: list[tuple[str, int, str]] = []  # per item: "slot" / "holder" / "delete", number, instance
+        for slot, instance_id, previous in claims:
+            slot_put: dict[str, Any] = {
+                "TableName": table,
+                "Item": {
+                    "pool": {"S": pool},
+                    "sk": {"S": _slot_key(slot)},
+                    "holder": {"S": instance_id},
+                    "claimed_at": {"N": f"{now:.3f}"},
+                },
+                "ConditionExpression": "attribute_not_exists(sk)",
+            }
+            if previous is not None:
+                slot_put["ConditionExpression"] = "holder = :previous"
+                slot_put["ExpressionAttributeValues"] = {":previous": {"S": previous}}
+            items.append({"Put": slot_put})
+            meaning.append(("slot", slot, instance_id))
+            items.append(
+                {
+                    "Put": {
+                        "TableName": table,
+                        "Item": {
+                            "pool": {"S": pool},
+                            "sk": {"S": _HOLDER_PREFIX + instance_id},
+                            "slot": {"N": str(slot)},
+                        },
+                        "ConditionExpression": "attribute_not_exists(sk)",
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                    }
                 }
-            },
-        ]
-        if previous is not None:
-            items.append({"Delete": {"TableName": table, "Key": _key(pool, _HOLDER_PREFIX + previous)}})
+            )
+            meaning.append(("holder", slot, instance_id))
+            if previous is not None:
+                items.append({"Delete": {"TableName": table, "Key": _key(pool, _HOLDER_PREFIX + previous)}})
+                meaning.append(("delete", slot, previous))
         try:
             _call(lambda: self._table_client().transact_write_items(TransactItems=items))
         except ClientError as error:
             if _code(error) != "TransactionCanceledException":
                 raise
             reasons = error.response.get("CancellationReasons", [])
-            held = reasons[1].get("Item", {}).get("slot", {}).get("N") if len(reasons) > 1 else None
-            if held is not None:  # the holder item exists: this instance has a number of the pool already
-                return ClaimOutcome(False, already_holding=int(held))
-            if any(reason.get("Code") == "ConditionalCheckFailed" for reason in reasons):
-                return ClaimOutcome(False)
-            raise TransientAwsError(f"slot transaction cancelled: {reasons}") from error
-        return ClaimOutcome(True)
+            taken: set[int] = set()
+            holding: dict[str, int] = {}
+            for (kind, slot, instance_id), reason in zip(meaning, reasons, strict=False):
+                if reason.get("Code") != "ConditionalCheckFailed":
+                    continue
+                if kind == "slot":
+                    taken.add(slot)
+                elif kind == "holder":
+                    held = reason.get("Item", {}).get("slot", {}).get("N")
+                    if held is not None:
+                        holding[instance_id] = int(held)
+            if not taken and not holding:
+                raise TransientAwsError(f"slot transaction cancelled: {reasons}") from error
+            return BlockOutcome(False, frozenset(taken), holding)
+        return BlockOutcome(True)
 
     def _table_client(self) -> Any:
         if self._dynamodb is None:
@@ -435,6 +471,7 @@ SLOT_TABLE_ATTRIBUTES = (
     {"AttributeName": "pool", "AttributeType": "S"},
     {"AttributeName": "sk", "AttributeType": "S"},
 )
+MAX_BLOCK = 25  # claims per transaction: at most three items each, and DynamoDB allows 100 items
 _SLOT_PREFIX = "s#"
 _HOLDER_PREFIX = "h#"
 

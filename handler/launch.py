@@ -333,10 +333,10 @@ class LaunchHandler:
 
     def _ready_names(
         self, launches: dict[str, LifecycleMessage], queue_arns: dict[str, str | None], batch: BatchState
-    ) -> list[str | NeedsSlot]:
-        """The names of the batch's instances that can be named right away (for one shared collision check)
-        and the slot pools they claim in."""
-        names: list[str | NeedsSlot] = []
+    ) -> list[tuple[str, str | NeedsSlot]]:
+        """The batch's instances that can be named right away, oldest launch first, with their names (for one
+        shared collision check) or slot pools (for one claim per pool)."""
+        ready: list[tuple[datetime, str, str | NeedsSlot]] = []
         for message_id, message in launches.items():
             instance = batch.instances.get(message.instance_id or "")
             if instance is None or instance.is_gone:
@@ -346,8 +346,8 @@ class LaunchHandler:
             except (Rejected, PermanentNamingFailure):
                 continue
             if isinstance(rendered, str | NeedsSlot):
-                names.append(rendered)
-        return names
+                ready.append((instance.launch_time or datetime.max.replace(tzinfo=UTC), instance.instance_id, rendered))
+        return [(instance_id, rendered) for _, instance_id, rendered in sorted(ready, key=lambda r: (r[0], r[1]))]
 
     def _retrying(self, batch: BatchState, attempt: Callable[[int], _T], cap: float | None) -> _T:
         """Exponential backoff with jitter on what time may fix, never past the invocation's deadline.

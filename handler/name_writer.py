@@ -41,18 +41,22 @@ class NameWriter:
         if self._slots is not None:
             self._slots.known_alive(instance_ids)
 
-    def prefetch(self, rendered: Iterable[str | NeedsSlot]) -> None:
-        """Before the records need it: who holds each ready name (one call), and the slot pools to claim in."""
-        names, pools = set(), set()
-        for item in rendered:
+    def prefetch(self, rendered: Iterable[tuple[str, str | NeedsSlot]]) -> None:
+        """Before the records need it: who holds each ready name (one call), and the slot numbers of the
+        instances of each pool, claimed together (in the order given: launch order)."""
+        names: set[str] = set()
+        pools: dict[str, list[str]] = {}
+        for instance_id, item in rendered:
             if isinstance(item, NeedsSlot):
-                pools.add(item.pool)
+                pools.setdefault(item.pool, []).append(instance_id)
             else:
                 names.add(item)
         if names:
             self._holders.seed(names, self._holders_of(names))
         if pools and self._slots is not None:
             self._slots.prepare(pools)
+            for pool, instance_ids in pools.items():
+                self._slots.claim_block(pool, instance_ids)
 
     def final_name(self, instance: InstanceRecord, rendered: str | NeedsSlot) -> str:
         """The rendered name (with its slot claimed), unless another live instance already carries it: then

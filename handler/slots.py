@@ -7,7 +7,9 @@ share one numbering and can never produce the same name. Slots live in a DynamoD
     "web-prod-{slot}"      "s#000000007"          holder = "i-0abc...", claimed_at = epoch seconds
     "web-prod-{slot}"      "h#i-0abc..."          slot = 7
 
-A claim is one TransactWriteItems: the slot item (condition: it does not exist, or its holder is the dead
+A batch claims the numbers of its instances of one pool together, in one TransactWriteItems (lowest free
+numbers first, in launch order), so concurrent batches compete once per block, not once per instance. A
+claim is one TransactWriteItems: the slot item (condition: it does not exist, or its holder is the dead
 instance being replaced) and the holder item (condition: the instance holds no slot in the pool yet), and
 the dead holder's item deleted. So a number is never held twice, an instance never holds two numbers, and
 nothing is locked that a crash could leave held (DynamoDB transactions: docs/aws-behaviour.md). An instance
@@ -21,11 +23,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from handler.errors import PermanentNamingFailure
-from handler.fleet import DESCRIBE_CHUNK, Fleet, InstanceRecord, SlotItem
+from handler.fleet import DESCRIBE_CHUNK, MAX_BLOCK, Fleet, InstanceRecord, SlotItem
 from handler.observability import logger
 
 LIVENESS_CHECKS = DESCRIBE_CHUNK  # holders whose liveness one batch checks: one DescribeInstances
@@ -100,6 +102,37 @@ class SlotAllocator:
             self._pool(pool)
         self._check_liveness()
 
+    def claim_block(self, pool: str, instance_ids: Sequence[str]) -> None:
+        """Numbers for a batch's instances of one pool, lowest free first in the given (launch) order, in one
+        transaction per MAX_BLOCK: concurrent batches compete once per block instead of once per instance.
+        What a block cannot settle (every attempt lost to others) is left to ``slot_for``."""
+        state = self._pool(pool)
+        if not self._liveness_checked:
+            self._check_liveness()
+        with state.lock:
+            for start in range(0, len(instance_ids), MAX_BLOCK):
+                self._claim_block(pool, state, list(instance_ids[start : start + MAX_BLOCK]))
+
+    def _claim_block(self, pool: str, state: _Pool, instance_ids: list[str]) -> None:
+        for _ in range(MAX_CLAIM_ATTEMPTS):
+            pending = [i for i in instance_ids if i not in state.holders]
+            if not pending:
+                return
+            candidates = claim_order(state.held, state.dead, state.lost)
+            claims = [(*next(candidates), instance_id) for instance_id in pending]
+            outcome = self._fleet.claim_slots(
+                self._table,
+                pool,
+                [(slot, instance_id, previous) for slot, previous, instance_id in claims],
+                self._clock(),
+            )
+            if outcome.claimed:
+                for slot, previous, instance_id in claims:
+                    self._record(state, slot, instance_id, previous)
+                return
+            state.lost |= outcome.taken
+            state.holders.update(outcome.holding)
+
     def preview(self, pool: str, instance_ids: Iterable[str]) -> dict[str, int]:
         """The number each instance holds or would get, in this order, without claiming anything."""
         state = self._pool(pool)
@@ -138,17 +171,20 @@ class SlotAllocator:
                 slot, previous = next(claim_order(state.held, state.dead, state.lost))
                 outcome = self._fleet.claim_slot(self._table, pool, slot, instance_id, self._clock(), previous)
                 if outcome.claimed:
-                    state.held[slot] = SlotItem(slot, instance_id, self._clock())
-                    state.holders[instance_id] = slot
-                    if previous is not None:
-                        state.holders.pop(previous, None)
-                        logger.info("slot taken over from a dead holder", extra={"slot": slot, "previous": previous})
+                    self._record(state, slot, instance_id, previous)
                     return slot
                 if outcome.already_holding is not None:
                     state.holders[instance_id] = outcome.already_holding
                     return outcome.already_holding
                 state.lost.add(slot)  # claimed by another batch meanwhile: the next candidate is still the lowest
         return None
+
+    def _record(self, state: _Pool, slot: int, instance_id: str, previous: str | None) -> None:
+        state.held[slot] = SlotItem(slot, instance_id, self._clock())
+        state.holders[instance_id] = slot
+        if previous is not None:
+            state.holders.pop(previous, None)
+            logger.info("slot taken over from a dead holder", extra={"slot": slot, "previous": previous})
 
     def _pool(self, pool: str) -> _Pool:
         with self._guard:

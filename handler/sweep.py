@@ -262,7 +262,9 @@ class Sweep:
         summary = SweepSummary(groups=len(plan.groups), instances=len(plan.steps))
         writer = NameWriter(self._settings, self._fleet, self._metrics)
         writer.known_alive(plan.instances)
-        writer.prefetch(step.wanted for step in plan.steps if step.action in NAMING_ACTIONS and step.wanted)
+        writer.prefetch(
+            (step.instance_id, step.wanted) for step in plan.steps if step.action in NAMING_ACTIONS and step.wanted
+        )
         for step in plan.steps:
             if time.monotonic() >= deadline:
                 summary.stopped_early = True

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from handler.errors import PermanentNamingFailure
-from handler.fleet import ClaimOutcome, InstanceRecord, SlotItem
+from handler.fleet import BlockOutcome, ClaimOutcome, InstanceRecord, SlotItem
 from handler.slots import SlotAllocator, claim_order
 
 POOL = "web-{slot}"
@@ -50,19 +50,28 @@ class Account:
     def claim_slot(
         self, table: str, pool: str, slot: int, instance_id: str, now: float, previous: str | None
     ) -> ClaimOutcome:
+        outcome = self.claim_slots(table, pool, [(slot, instance_id, previous)], now)
+        return ClaimOutcome(outcome.claimed, outcome.holding.get(instance_id))
+
+    def claim_slots(self, table: str, pool: str, claims: list[tuple[int, str, str | None]], now: float) -> BlockOutcome:
+        """DynamoDB's TransactWriteItems: every condition holds, or nothing is written."""
         self.calls.append("TransactWriteItems")
-        current = self.slots.get((pool, slot))
-        slot_ok = current is None if previous is None else (current is not None and current.holder == previous)
-        held = self.holders.get((pool, instance_id))
-        if held is not None:
-            return ClaimOutcome(False, already_holding=held)
-        if not slot_ok:
-            return ClaimOutcome(False)
-        self.slots[(pool, slot)] = SlotItem(slot, instance_id, now)
-        self.holders[(pool, instance_id)] = slot
-        if previous is not None:
-            self.holders.pop((pool, previous), None)
-        return ClaimOutcome(True)
+        taken, holding = set(), {}
+        for slot, instance_id, previous in claims:
+            current = self.slots.get((pool, slot))
+            if not (current is None if previous is None else (current is not None and current.holder == previous)):
+                taken.add(slot)
+            held = self.holders.get((pool, instance_id))
+            if held is not None:
+                holding[instance_id] = held
+        if taken or holding:
+            return BlockOutcome(False, frozenset(taken), holding)
+        for slot, instance_id, previous in claims:
+            self.slots[(pool, slot)] = SlotItem(slot, instance_id, now)
+            self.holders[(pool, instance_id)] = slot
+            if previous is not None:
+                self.holders.pop((pool, previous), None)
+        return BlockOutcome(True)
 
     def describe(self, instance_ids: Iterable[str]) -> dict[str, InstanceRecord]:
         self.calls.append("DescribeInstances")
@@ -104,12 +113,31 @@ def test_the_common_case_costs_at_most_two_dynamodb_calls_per_instance() -> None
         account.launch(instance)
     batch = allocator(account, alive=instances)
     batch.prepare([POOL])
-    for instance in instances:
-        batch.slot_for(POOL, instance)
-    # THEN one Query for the pool and one transaction per instance; no liveness check of the batch's own
+    # WHEN the batch claims its block, then each record asks for its number
+    batch.claim_block(POOL, instances)
+    numbers = [batch.slot_for(POOL, instance) for instance in instances]
+    # THEN one Query for the pool and one transaction for all ten; no liveness check of the batch's own
+    assert numbers == list(range(1, 11))
     assert account.calls.count("Query") == 1
-    assert account.calls.count("TransactWriteItems") == 10
-    assert len([c for c in account.calls if c != "DescribeInstances"]) <= 2 * len(instances)
+    assert account.calls.count("TransactWriteItems") == 1
+    assert "DescribeInstances" not in account.calls
+
+
+def test_a_block_lost_to_another_batch_moves_on_to_the_next_free_numbers() -> None:
+    # GIVEN two batches that read the empty pool at the same time
+    account = Account()
+    first, second = ["i-a1", "i-a2"], ["i-b1", "i-b2"]
+    for instance in first + second:
+        account.launch(instance)
+    batches = [allocator(account, alive=first), allocator(account, alive=second)]
+    for batch in batches:
+        batch.prepare([POOL])
+    # WHEN both claim blocks: the second loses 1 and 2 to the first
+    batches[0].claim_block(POOL, first)
+    batches[1].claim_block(POOL, second)
+    # THEN the second gets 3 and 4, in two transactions
+    assert [batches[1].slot_for(POOL, i) for i in second] == [3, 4]
+    assert account.calls.count("TransactWriteItems") == 3
 
 
 def test_numbers_of_terminated_instances_are_taken_over_lowest_first() -> None:
@@ -152,9 +180,9 @@ def test_an_allocator_that_keeps_losing_says_so() -> None:
 
 
 @st.composite
-def schedules(draw: st.DrawFn) -> list[tuple[list[list[str]], list[int], list[str]]]:
+def schedules(draw: st.DrawFn) -> list[tuple[list[list[str]], list[int], list[str], list[int]]]:
     """Rounds: concurrent batches (each a list of launches and redeliveries), the order their claims run
-    in, and the instances terminated after the round."""
+    in, the instances terminated after the round, and the batches that claim their block first (in order)."""
     rounds = []
     launched: list[str] = []
     for round_number in range(draw(st.integers(1, 5))):
@@ -166,8 +194,9 @@ def schedules(draw: st.DrawFn) -> list[tuple[list[list[str]], list[int], list[st
             launched += new
         claims = [b for b, batch in enumerate(batches) for _ in batch]
         order = draw(st.permutations(claims))
+        blocks = draw(st.lists(st.sampled_from(range(len(batches))), max_size=len(batches), unique=True))
         terminated = draw(st.lists(st.sampled_from(launched), max_size=3, unique=True)) if launched else []
-        rounds.append((batches, list(order), terminated))
+        rounds.append((batches, list(order), terminated, blocks))
     return rounds
 
 
@@ -175,7 +204,7 @@ def schedules(draw: st.DrawFn) -> list[tuple[list[list[str]], list[int], list[st
 @given(schedules())
 def test_any_interleaving_keeps_numbers_unique_and_lowest(rounds: list) -> None:
     account = Account()
-    for batches, order, terminated in rounds:
+    for batches, order, terminated, draw_blocks in rounds:
         for batch in batches:
             for instance in batch:
                 if instance not in account.states:
@@ -187,6 +216,9 @@ def test_any_interleaving_keeps_numbers_unique_and_lowest(rounds: list) -> None:
         allocators = [allocator(account, alive=[i for i in batch if account.live(i)]) for batch in batches]
         for batch_allocator in allocators:
             batch_allocator.prepare([POOL])
+        # and some batches claim their block first (the queue path's start), in an interleaved order too
+        for b in draw_blocks:
+            allocators[b].claim_block(POOL, [i for i in batches[b] if account.live(i)])
         pending = [list(batch) for batch in batches]
         for b in order:
             instance = pending[b].pop(0)
