@@ -181,6 +181,12 @@ class _Runner:
     def _group(self, label: str) -> Group | None:
         return next((g for g in self.groups if g.label == label), None)
 
+    def _in_service(self, group: Group) -> int:
+        """Instances of the group in service now, from the lifecycle journal: watching takes no API call (the
+        runner's polling must not draw from the Auto Scaling bucket the function shares under throttling)."""
+        last = {e.instance_id: e.to_state for e in self.sandbox.lifecycle.events(asg=group.world.asg_name)}
+        return sum(1 for state in last.values() if state == "InService")
+
     def _group_states(self, group: Group) -> dict[str, str]:
         answer = self.aws["autoscaling"].describe_auto_scaling_groups(AutoScalingGroupNames=[group.world.asg_name])
         return {i["InstanceId"]: i["LifecycleState"] for g in answer["AutoScalingGroups"] for i in g["Instances"]}
@@ -334,8 +340,7 @@ class _Runner:
             if self.sandbox.lifecycle.pending_actions(asg=group.world.asg_name):
                 quiet = False
                 continue
-            states = self._group_states(group)
-            if len(states) != group.desired or any(s != "InService" for s in states.values()):
+            if self._in_service(group) != group.desired:
                 quiet = False
                 continue
             if group.poison and self._dlq_count(group) < len(group.poison):

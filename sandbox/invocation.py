@@ -24,6 +24,14 @@ from sandbox.lambda_context import FunctionSettings, LambdaContext, log_stream_n
 Handler = Callable[[dict[str, Any], LambdaContext], Any]
 HandlerFactory = Callable[[], Handler]
 
+_running = threading.local()  # the invocation a worker thread runs
+
+
+def invocation_deadline() -> float | None:
+    """The deadline (``time.monotonic()``) of the invocation this thread runs; None outside an invocation."""
+    deadline: float | None = getattr(_running, "deadline", None)
+    return deadline
+
 
 class InvocationOutcome(StrEnum):
     """How an invocation ended; the last four are whole-batch failures (nothing deleted)."""
@@ -181,8 +189,10 @@ class FunctionRunner:
         box: dict[str, Any] = {}
         done = threading.Event()
         factory = self._factory
+        deadline = time.monotonic() + self.function.timeout
 
         def run() -> None:
+            _running.deadline = deadline
             try:
                 if environment.handler is None:
                     box["cold_start"] = True
@@ -201,7 +211,7 @@ class FunctionRunner:
         started_at, started = time.time(), time.monotonic()
         worker = threading.Thread(target=run, name=f"lambda-{self.function.name}-{request_id[:8]}", daemon=True)
         worker.start()
-        finished = done.wait(self.function.timeout)
+        finished = done.wait(max(0.0, deadline - time.monotonic()))
         duration = time.monotonic() - started
         response: Any = None
         error: str | None

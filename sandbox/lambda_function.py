@@ -13,9 +13,10 @@ same warm environments and count against the same concurrency, as on Lambda::
 The handler is named as Lambda's Handler setting names it (``module.attribute``), or given as a factory
 (called once per execution environment: a cold start). ``environment`` is the function's environment
 variables: they are set in ``os.environ`` while an execution environment initialises (one cold start at a
-time, since ``os.environ`` is the process's), which is when a handler reads its configuration. They are not
-set during invocations (threads of one process share ``os.environ``). ``update_configuration`` changes them
-the way UpdateFunctionConfiguration does: invocations after it run in new environments.
+time, since ``os.environ`` is the process's; one that waits past its invocation's timeout gives up), which
+is when a handler reads its configuration. They are not set during invocations (threads of one process
+share ``os.environ``). ``update_configuration`` changes them the way UpdateFunctionConfiguration does:
+invocations after it run in new environments.
 
 Concurrency: at most ``reserved_concurrency`` invocations at once (Lambda's reserved concurrency, 0..1000),
 otherwise at most the account's default unreserved concurrency (1000; the sandbox does not share it
@@ -26,18 +27,20 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sandbox.api_call import ACCOUNT_ID, DEFAULT_REGION
-from sandbox.invocation import FunctionResult, FunctionRunner, Handler, HandlerFactory
+from sandbox.invocation import FunctionResult, FunctionRunner, Handler, HandlerFactory, invocation_deadline
 from sandbox.lambda_context import FunctionSettings
 from sandbox.lambda_runtime import environment, environment_factory
 
 ACCOUNT_CONCURRENCY = 1000  # the default concurrency limit of an account and Region
 # Cold starts with a configured environment set os.environ: one at a time, across every function.
 _COLD_START_LOCK = threading.Lock()
+_PAST_DEADLINE = 1.0  # a waiting cold start gives up this long after its invocation timed out (so it did)
 
 
 @dataclass(frozen=True)
@@ -108,8 +111,17 @@ class LambdaFunction:
         def cold_start() -> Handler:
             if configured is None:
                 return factory()
-            with _COLD_START_LOCK, environment(configured):
-                return factory()
+            # Waiting for another environment's cold start never outlives this invocation: a thread whose
+            # invocation timed out meanwhile gives up instead of initialising an environment nobody will use.
+            deadline = invocation_deadline()
+            wait = -1.0 if deadline is None else max(0.0, deadline - time.monotonic()) + _PAST_DEADLINE
+            if not _COLD_START_LOCK.acquire(timeout=wait):
+                raise TimeoutError("the invocation timed out while its execution environment waited to initialise")
+            try:
+                with environment(configured):
+                    return factory()
+            finally:
+                _COLD_START_LOCK.release()
 
         return cold_start
 

@@ -238,3 +238,37 @@ def test_the_functions_environment_is_set_while_it_initialises_and_a_configurati
     # AND a warm environment is reused after that
     third = function.invoke({"source": "test"})
     assert third is not None and not third.cold_start and third.environment_id == second.environment_id
+
+
+def test_a_cold_start_that_would_begin_after_its_invocation_timed_out_never_runs() -> None:
+    # GIVEN a function whose cold start (with its environment set) is held up, keeping other cold starts waiting
+    release, started = threading.Event(), threading.Event()
+
+    def slow_factory() -> Callable[..., Any]:
+        started.set()
+        release.wait(WAIT)
+        return lambda event, context: "slow"
+
+    factory_calls: list[int] = []
+
+    def counted_factory() -> Callable[..., Any]:
+        factory_calls.append(1)
+        return lambda event, context: "quick"
+
+    slow = LambdaFunction(FunctionSettings("slow", timeout=20), handler_factory=slow_factory, environment={"A": "1"})
+    quick = LambdaFunction(
+        FunctionSettings("quick", timeout=0.3), handler_factory=counted_factory, environment={"B": "1"}
+    )
+    first = threading.Thread(target=slow.invoke, args=({"source": "test"},))
+    first.start()
+    try:
+        assert started.wait(WAIT)
+        # WHEN another function's invocation times out while its environment waits to initialise
+        result = quick.invoke({"source": "test"})
+        assert result is not None and result.outcome is InvocationOutcome.TIMEOUT
+        # THEN its thread gives up waiting, and that environment never initialises
+        wait_for(lambda: quick.stats().late_threads_running == 0, timeout=WAIT)
+    finally:
+        release.set()
+        first.join(WAIT)
+    assert factory_calls == []
