@@ -50,13 +50,13 @@ class ChaosConfig:
     reset_probability: float = 0.02
     late_ip_seconds: float = 2.0  # real seconds
     consistency_seconds: float = 1.0  # real seconds
-    visibility_timeout: int = 3
-    function_timeout: float = 3.0
-    # The sweep's schedule runs on the sandbox clock (rate(3 minutes) at 20x: every 9 real seconds).
+    visibility_timeout: int = 6
+    function_timeout: float = 6.0
+    # The sweep's schedule runs on the sandbox clock (rate(5 minutes) at 20x: every 15 real seconds).
     # SWEEP_STUCK_AFTER_SECONDS is compared with EC2's LaunchTime by the function's own clock, so it is real
     # seconds here: long enough for the queue path to finish first as a rule, short enough that instances
     # whose messages were lost are released within seconds (their hooks wait 7200 sandbox s = 6 real minutes).
-    sweep_schedule: str = "rate(3 minutes)"
+    sweep_schedule: str = "rate(5 minutes)"
     sweep_stuck_after_seconds: int = 6
     timeout: float = 120.0  # real seconds to wait for quiescence
 

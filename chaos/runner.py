@@ -100,7 +100,7 @@ class _Runner:
     def build(self) -> None:
         c = self.config
         table = create_slot_table(f"chaos-{self.run_id}-slots", self.sandbox.endpoint_url)
-        # the shipped retry policy; a margin sized for 3 s timeouts; the sweep's threshold for this clock
+        # the shipped retry policy; a margin sized for the short function timeout; the sweep's threshold
         base_env = {
             "TIME_MARGIN_SECONDS": "1",
             "SWEEP_STUCK_AFTER_SECONDS": str(c.sweep_stuck_after_seconds),

@@ -41,6 +41,7 @@ def apply(sandbox: RunningSandbox) -> None:
         raise RuntimeError("another Sandbox is already running in this process; stop it first")
     _active = sandbox
     _disable_cors()
+    _patch_ec2_tag_reads()
     _patch_ec2_realism()
     _patch_lifecycle()
     _patch_cloudformation()
@@ -65,6 +66,41 @@ def _disable_cors() -> None:
     from moto.moto_server import werkzeug_app  # noqa: PLC0415 - moto loads lazily
 
     werkzeug_app.DISABLE_GLOBAL_CORS = True  # type: ignore[attr-defined]  # a module global, read per app
+
+
+# ===================================================================================================
+# EC2 tag reads (performance). moto 5.2.5 reads a resource's tags through DescribeTags filtered by a
+# resource-id regex, scanning every tag of the account for each resource: rendering or filtering
+# DescribeInstances costs O(instances x all tags), seconds per call once a run holds a few hundred
+# instances, under the lock every request shares. The tags of one resource are a dict lookup:
+#   TaggedEC2Resource.get_tags    the resource's own tags, same entries in the same order
+# ===================================================================================================
+
+_TAGS_PATCH = "sandbox-ec2-tag-reads"
+
+
+def _patch_ec2_tag_reads() -> None:
+    from moto.ec2.models.core import TaggedEC2Resource  # noqa: PLC0415 - moto loads lazily
+    from moto.ec2.utils import EC2_PREFIX_TO_RESOURCE, get_prefix  # noqa: PLC0415
+
+    original = TaggedEC2Resource.get_tags
+    if getattr(original, "_sandbox_patch", None) == _TAGS_PATCH:
+        return
+
+    @functools.wraps(original)
+    def get_tags(self: Any) -> list[dict[str, str]]:
+        resource_id = getattr(self, "id", None)
+        if not resource_id:
+            return []
+        resource_type = EC2_PREFIX_TO_RESOURCE.get(get_prefix(resource_id), "")
+        tags = self.ec2_backend.tags.get(resource_id) or {}
+        return [
+            {"resource_id": resource_id, "key": key, "value": value, "resource_type": resource_type}
+            for key, value in list(tags.items())
+        ]
+
+    get_tags._sandbox_patch = _TAGS_PATCH  # type: ignore[attr-defined]
+    TaggedEC2Resource.get_tags = get_tags  # type: ignore[method-assign]
 
 
 # ===================================================================================================
