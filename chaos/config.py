@@ -27,6 +27,7 @@ FAULTS: tuple[Fault, ...] = (
     Fault("poison", "malformed messages on a queue: they must end in its DLQ after maxReceiveCount"),
     Fault("heartbeat_timeout", "short-hb instances whose IP never appears: the hook's DefaultResult applies"),
     Fault("broken_deploy", "the function starts with FAILURE_RESULT=MAYBE (every init fails), then is fixed"),
+    Fault("lost_messages", "a share of the hook messages deleted from the queues before the function sees them"),
 )
 FAULT_NAMES: tuple[str, ...] = tuple(f.name for f in FAULTS)
 
@@ -41,14 +42,22 @@ class ChaosConfig:
     terminated_instances: int = 1  # short-hb instances terminated through EC2 while waiting
     poison: int = 3
     duplicates: int = 3
+    slot_instances: int = 6  # instances of the group named by a {slot} template (0: no such group)
+    lost_share: float = 0.25  # of the launch messages of the tagged and slot groups (lost_messages)
     faults: tuple[str, ...] = FAULT_NAMES
     clock_scale: float = 20.0
     error_probability: float = 0.03
     reset_probability: float = 0.02
     late_ip_seconds: float = 2.0  # real seconds
     consistency_seconds: float = 1.0  # real seconds
-    visibility_timeout: int = 3
-    function_timeout: float = 3.0
+    visibility_timeout: int = 6
+    function_timeout: float = 6.0
+    # The sweep's schedule runs on the sandbox clock (rate(5 minutes) at 20x: every 15 real seconds).
+    # SWEEP_STUCK_AFTER_SECONDS is compared with EC2's LaunchTime by the function's own clock, so it is real
+    # seconds here: long enough for the queue path to finish first as a rule, short enough that instances
+    # whose messages were lost are released within seconds (their hooks wait 7200 sandbox s = 6 real minutes).
+    sweep_schedule: str = "rate(5 minutes)"
+    sweep_stuck_after_seconds: int = 6
     timeout: float = 120.0  # real seconds to wait for quiescence
 
     def __post_init__(self) -> None:
@@ -59,6 +68,10 @@ class ChaosConfig:
             raise ValueError("need at least one tagged group with one instance")
         if self.function_timeout > self.visibility_timeout:
             raise ValueError("function_timeout must not exceed visibility_timeout")
+        if not 0 <= self.lost_share < 1:
+            raise ValueError("lost_share must be at least 0 and below 1")
+        if self.slot_instances < 0:
+            raise ValueError("slot_instances must not be negative")
 
     def on(self, fault: str) -> bool:
         return fault in self.faults
@@ -73,6 +86,7 @@ SOAK = ChaosConfig(
     terminated_instances=3,
     poison=6,
     duplicates=12,
+    slot_instances=30,
     # at the documented throttling rates one boto3 call can retry for seconds: a 3 s function timeout
     # kills invocations whose work then succeeds late, and their messages pile up to maxReceiveCount
     function_timeout=10.0,

@@ -1,6 +1,7 @@
 """The function under test, as the fault suite runs it: the real handler, one cold start per execution
-environment, with every delivery counted and (for one group) CompleteLifecycleAction slowed down
-until the trigger kills the invocation mid-batch."""
+environment, behind both its triggers (the SQS trigger and the sweep's schedule), with every delivery
+counted and (for one group) CompleteLifecycleAction slowed down until the trigger kills the invocation
+mid-batch."""
 
 from __future__ import annotations
 
@@ -13,15 +14,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.lambda_runtime import environment, environment_factory
+from sandbox.lambda_context import FunctionSettings
+from sandbox.lambda_function import LambdaFunction
+from sandbox.lambda_runtime import environment_factory
 
 HANDLER_MODULE = "handler.app"
 FUNCTION_NAME = "asg-namer"
 
 Handler = Callable[[dict[str, Any], Any], Any]
-
-# Cold starts read the function's configuration from os.environ: one at a time.
-_ENV_LOCK = threading.Lock()
 
 
 class Deliveries:
@@ -78,13 +78,23 @@ def lifecycle_completer(handler: Handler) -> Any | None:
     return module_globals.get("fleet")
 
 
-def handler_factory(env: Mapping[str, str], deliveries: Deliveries, kill: KillSwitch | None) -> Callable[[], Handler]:
-    """The trigger's handler factory: each call is one cold start of the real handler with ``env``."""
+def deployed_function(
+    env: Mapping[str, str], deliveries: Deliveries, kill: KillSwitch | None, timeout: float
+) -> LambdaFunction:
+    """The function with ``env`` as its environment variables (read at each cold start)."""
+    return LambdaFunction(
+        FunctionSettings(FUNCTION_NAME, timeout=timeout),
+        handler_factory=handler_factory(deliveries, kill),
+        environment=env,
+    )
+
+
+def handler_factory(deliveries: Deliveries, kill: KillSwitch | None) -> Callable[[], Handler]:
+    """The function's handler factory: each call is one cold start of the real handler."""
     cold_start = environment_factory(HANDLER_MODULE)
 
     def factory() -> Handler:
-        with _ENV_LOCK, environment(env):
-            handler = cold_start()
+        handler = cold_start()
         completer = lifecycle_completer(handler)
         if kill is not None and completer is not None:
             original = completer.complete

@@ -6,28 +6,37 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from chaos.function import Deliveries, KillSwitch
+from sandbox.lambda_function import LambdaFunction
+from sandbox.schedule import Schedule
 from sandbox.trigger import SqsTrigger
 from scenarios import World
 
 
 @dataclass
 class Group:
-    label: str  # tagged-<n>, untagged or short-hb
+    label: str  # tagged-<n>, slots, untagged or short-hb
     world: World
     role: str
     desired: int
     env: dict[str, str]
+    template: str | None = None  # the hook's template (NotificationMetadata), when not the configured one
     deliveries: Deliveries = field(default_factory=Deliveries)
-    triggers: list[SqsTrigger] = field(default_factory=list)
+    function: LambdaFunction | None = None  # one deployment per group: behind both triggers below
+    trigger: SqsTrigger | None = None
+    sweep: Schedule | None = None
     kill: KillSwitch | None = None
     poison: list[str] = field(default_factory=list)
     initial: list[str] = field(default_factory=list)  # the first generation of instances
     never_ip: set[str] = field(default_factory=set)
     terminated: set[str] = field(default_factory=set)  # terminated through EC2 while waiting
+    lost: set[str] = field(default_factory=set)  # instances whose hook message was deleted unseen
     broken: bool = False
     broken_done: bool = True
-    scaled_in_at: float | None = None  # sandbox time the runner scaled an untagged group to 0
 
     @property
     def untagged(self) -> bool:
         return self.role.startswith("untagged")
+
+    @property
+    def numbered(self) -> bool:
+        return self.label == "slots"

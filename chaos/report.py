@@ -47,13 +47,13 @@ class ChaosReport:
         for name, value in self.injected.items():
             lines.append(f"  {name:<28} {value}")
         lines.append("")
-        header = f"  {'group':<10} {'role':<40} {'launched':>8} {'named':>6} {'abandon':>8} {'timeout':>8}"
+        header = f"  {'group':<10} {'role':<40} {'launched':>8} {'named':>6} {'abandon':>8} {'breaker':>8}"
         lines.append("Instances and outcomes")
-        lines.append(header + f" {'removed':>8} {'other':>6}")
+        lines.append(header + f" {'timeout':>8} {'removed':>8} {'lost':>5} {'other':>6}")
         for g in self.groups:
             lines.append(
                 f"  {g.name:<10} {g.role:<40} {g.launched:>8} {g.in_service_named:>6} {g.abandoned_with_reason:>8} "
-                f"{g.timed_out:>8} {g.removed:>8} {g.other:>6}"
+                f"{g.released_unnamed:>8} {g.timed_out:>8} {g.removed:>8} {g.lost:>5} {g.other:>6}"
             )
         lines.append("")
         lines.append("Invariants")

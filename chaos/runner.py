@@ -6,18 +6,28 @@ scales them out while the faults of ``chaos.config.FAULTS`` are injected, waits 
 quiescent and then checks the invariants of ``chaos.invariants`` from what the sandbox recorded and
 what the function logged. Everything random is drawn from ``ChaosConfig.seed``.
 
+Each group is one deployment: its own queue and DLQ, and one function (``chaos.function``) behind both of
+its triggers, the SQS trigger and the sweep's schedule (``sandbox.schedule``, on the sandbox clock).
+
 Groups of a run:
 
 * ``tagged-<n>``: the team's five tags; every instance must end InService with its convention name.
-  The first one also receives the poison messages; the last one gets the broken deploy (its trigger
-  first runs with ``FAILURE_RESULT=MAYBE``) and the invocation killed mid-batch.
-* ``untagged``: instances lack the ``Group`` tag; the handler must ABANDON each with a logged reason.
-  ABANDON makes the group launch a replacement (which is abandoned too), so once the first generation is
-  abandoned the runner scales the group to 0; replacements still waiting then are scaled in.
+  The first one also receives the poison messages; the last one gets the broken deploy (its function
+  first runs with ``FAILURE_RESULT=MAYBE``, then its configuration is updated) and the invocation killed
+  mid-batch.
+* ``slots``: the team's tags and a hook template numbering the instances (``{tag:App}-{tag:Env}-{slot:2}``,
+  slots in the run's DynamoDB table): the names must be exactly 1..N.
+* ``untagged``: instances lack the ``Group`` tag; the handler must ABANDON each with the reason tag until
+  the circuit breaker opens (ABANDON_BREAKER abandoned launches), then release the next ones unnamed with
+  CONTINUE, so the group reaches its capacity instead of looping.
 * ``short-hb``: a hook with a 30 s heartbeat timeout on a fast sandbox clock. Some instances never get a
   private IP (the handler waits), others are terminated through EC2 while in Pending:Wait; all of them
   must end by the hook's DefaultResult (ABANDON) and their replacements, launched with a long heartbeat
   timeout, must be named.
+
+``lost_messages`` deletes a share of the launch messages of the tagged (but not the broken deploy's) and
+slot groups before any trigger starts: only the scheduled sweep can name and release those instances.
+At the end of a run its groups are deleted, so the next run (another seed) starts from an empty fleet.
 """
 
 from __future__ import annotations
@@ -28,24 +38,24 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from botocore.config import Config
 
 from chaos.config import ChaosConfig
-from chaos.function import FUNCTION_NAME, KillSwitch, handler_factory
+from chaos.function import KillSwitch, deployed_function
 from chaos.groups import Group
 from chaos.invariants import check_invariants
 from chaos.report import ChaosReport
 from sandbox.event_source_mapping import REPORT_BATCH_ITEM_FAILURES, EventSourceMappingSettings
 from sandbox.faults import ErrorKind
 from sandbox.invocation import InvocationOutcome
-from sandbox.lambda_context import FunctionSettings
 from sandbox.lambda_runtime import FunctionLogs, capture_function_output, environment
+from sandbox.schedule import Schedule
 from sandbox.server import Sandbox
 from sandbox.trigger import SqsTrigger
-from scenarios import TEAM_TAGS, World, build_world
+from scenarios import TEAM_TAGS, World, build_world, create_slot_table
 
 # Seconds on the real clock; sandbox-clock seconds are these times the clock scale.
 LONG_HEARTBEAT = 7200  # the longest HeartbeatTimeout AWS allows
@@ -57,6 +67,7 @@ TRIGGER_MAPPING = EventSourceMappingSettings(
     function_response_types=(REPORT_BATCH_ITEM_FAILURES,),
 )
 
+SLOT_TEMPLATE = "{tag:App}-{tag:Env}-{slot:2}"
 POISON_BODIES = (
     "this is not JSON",
     "{}",
@@ -88,7 +99,13 @@ class _Runner:
     # -- setup ------------------------------------------------------------------------------------------
     def build(self) -> None:
         c = self.config
-        base_env = {"TIME_MARGIN_SECONDS": "1"}  # the shipped retry policy; a margin sized for 3 s timeouts
+        table = create_slot_table(f"chaos-{self.run_id}-slots", self.sandbox.endpoint_url)
+        # the shipped retry policy; a margin sized for the short function timeout; the sweep's threshold
+        base_env = {
+            "TIME_MARGIN_SECONDS": "1",
+            "SWEEP_STUCK_AFTER_SECONDS": str(c.sweep_stuck_after_seconds),
+            "SLOT_TABLE": table,
+        }
         for index in range(c.groups):
             first, last = index == 0, index == c.groups - 1
             roles = ["tagged"]
@@ -101,23 +118,31 @@ class _Runner:
             if last and c.on("killed_invocation"):
                 roles.append("killed invocation")
             label = f"tagged-{index + 1}"
-            world = self._world(label, max_receive_count=4 if poison else (1000 if broken else 20))
+            world = self._world(label, max_receive_count=5 if poison else (1000 if broken else 20))
             group = Group(
                 label, world, "+".join(roles), c.instances, dict(base_env), broken=broken, broken_done=not broken
             )
             if last and c.on("killed_invocation"):
                 group.kill = KillSwitch(delay=c.function_timeout + 1.5)
             self.groups.append(group)
+        if c.slot_instances > 0:
+            metadata = json.dumps({"asg-namer:name-template": SLOT_TEMPLATE})
+            world = self._world("slots", notification_metadata=metadata)
+            role = "slot template -> 1..N"
+            self.groups.append(Group("slots", world, role, c.slot_instances, dict(base_env), template=SLOT_TEMPLATE))
         if c.untagged_instances > 0:
             tags = {k: v for k, v in TEAM_TAGS.items() if k != "Group"}
             world = self._world("untagged", tags=tags)
-            self.groups.append(Group("untagged", world, "untagged -> ABANDON", c.untagged_instances, dict(base_env)))
+            role = "untagged -> ABANDON, breaker"
+            self.groups.append(Group("untagged", world, role, c.untagged_instances, dict(base_env)))
         hb_faults = (c.never_ip_instances if c.on("heartbeat_timeout") else 0) + (
             c.terminated_instances if c.on("terminated_while_waiting") else 0
         )
         if hb_faults:
             world = self._world("short-hb", heartbeat_timeout=SHORT_HEARTBEAT)
             self.groups.append(Group("short-hb", world, "short heartbeat -> DefaultResult", hb_faults, dict(base_env)))
+        for group in self.groups:
+            group.env["QUEUE_ARN"] = group.world.queue_arn
 
     def _world(self, label: str, **kwargs: Any) -> World:
         kwargs.setdefault("heartbeat_timeout", LONG_HEARTBEAT)
@@ -156,9 +181,49 @@ class _Runner:
     def _group(self, label: str) -> Group | None:
         return next((g for g in self.groups if g.label == label), None)
 
+    def _in_service(self, group: Group) -> int:
+        """Instances of the group in service now, from the lifecycle journal: watching takes no API call (the
+        runner's polling must not draw from the Auto Scaling bucket the function shares under throttling)."""
+        last = {e.instance_id: e.to_state for e in self.sandbox.lifecycle.events(asg=group.world.asg_name)}
+        return sum(1 for state in last.values() if state == "InService")
+
     def _group_states(self, group: Group) -> dict[str, str]:
         answer = self.aws["autoscaling"].describe_auto_scaling_groups(AutoScalingGroupNames=[group.world.asg_name])
         return {i["InstanceId"]: i["LifecycleState"] for g in answer["AutoScalingGroups"] for i in g["Instances"]}
+
+    def lose_messages(self) -> None:
+        """Deletes a seeded share of the launch messages of the tagged (not the broken deploy's) and slot groups
+        before any trigger runs; the others are made visible again at once."""
+        if not self.config.on("lost_messages") or self.config.lost_share <= 0:
+            return
+        sqs = self.aws["sqs"]
+        for group in self.groups:
+            if group.broken or not (group.role.startswith("tagged") or group.numbered):
+                continue
+            messages = self._take_all(group)
+            launches = [m for m in messages if json.loads(m["Body"]).get("EC2InstanceId")]
+            lost = self.rng.sample(launches, round(len(launches) * self.config.lost_share))
+            for message in messages:
+                if message in lost:
+                    sqs.delete_message(QueueUrl=group.world.queue_url, ReceiptHandle=message["ReceiptHandle"])
+                    group.lost.add(json.loads(message["Body"])["EC2InstanceId"])
+                else:
+                    sqs.change_message_visibility(
+                        QueueUrl=group.world.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+                    )
+            self.injected["hook messages lost"] += len(lost)
+
+    def _take_all(self, group: Group) -> list[dict[str, Any]]:
+        """Every message the group's queue holds now: its launch messages and the hook's test notification."""
+        wanted = group.desired + 1
+        taken: dict[str, dict[str, Any]] = {}
+        deadline = time.monotonic() + 30
+        while len(taken) < wanted and time.monotonic() < deadline:
+            answer = self.aws["sqs"].receive_message(
+                QueueUrl=group.world.queue_url, MaxNumberOfMessages=10, VisibilityTimeout=60
+            )
+            taken.update((m["MessageId"], m) for m in answer.get("Messages", []))
+        return list(taken.values())
 
     # -- faults -----------------------------------------------------------------------------------------
     def _hidden_ip(self, instance_id: str) -> bool:
@@ -180,6 +245,7 @@ class _Runner:
             for service, kind in (("ec2", ErrorKind.HTTP500), ("autoscaling", ErrorKind.HTTP503)):
                 controls.inject_error(service, "*", kind, probability=c.error_probability)
             controls.inject_error("sqs", "*", ErrorKind.HTTP500, probability=c.error_probability / 2)
+            controls.inject_error("dynamodb", "*", ErrorKind.HTTP500, probability=c.error_probability)
         if c.on("resets"):
             for service in ("ec2", "autoscaling"):
                 controls.inject_error(service, "*", ErrorKind.CONNECTION_RESET, probability=c.reset_probability)
@@ -210,7 +276,7 @@ class _Runner:
         launches = [
             n
             for g in self.groups
-            if g.role.startswith("tagged")
+            if g.role.startswith("tagged") or g.numbered
             for n in self.sandbox.lifecycle.notifications(asg=g.world.asg_name)
             if n.kind == "launch"
         ]
@@ -221,41 +287,45 @@ class _Runner:
             self.aws["sqs"].send_message(QueueUrl=queues[notification.asg], MessageBody=body)
         self.injected["duplicate deliveries sent"] += len(chosen)
 
-    # -- triggers ---------------------------------------------------------------------------------------
-    def start_trigger(self, group: Group, env: Mapping[str, str]) -> None:
-        trigger = SqsTrigger(
-            group.world.queue_url,
-            handler_factory=handler_factory(env, group.deliveries, group.kill if not group.broken else None),
-            function=FunctionSettings(FUNCTION_NAME, timeout=self.config.function_timeout),
-            mapping=TRIGGER_MAPPING,
-            endpoint_url=self.sandbox.endpoint_url,
-            idle_poll_interval=0.1,
-        )
-        group.triggers.append(trigger)
-        trigger.start()
-
-    def start_triggers(self) -> None:
+    # -- the function and its triggers -------------------------------------------------------------------
+    def deploy(self) -> None:
+        """Each group's function (broken deploy: a bad FAILURE_RESULT) behind its SQS trigger and its sweep."""
         for group in self.groups:
             env = dict(group.env)
             if group.broken:
                 env["FAILURE_RESULT"] = "MAYBE"
-            self.start_trigger(group, env)
+            function = deployed_function(env, group.deliveries, group.kill, self.config.function_timeout)
+            group.function = function
+            group.trigger = SqsTrigger(
+                group.world.queue_url,
+                function=function,
+                mapping=TRIGGER_MAPPING,
+                endpoint_url=self.sandbox.endpoint_url,
+                idle_poll_interval=0.1,
+            )
+            group.sweep = Schedule(
+                f"{group.world.asg_name}-sweep", self.config.sweep_schedule, function, self.sandbox.clock
+            )
+            group.trigger.start()
+            group.sweep.start()
 
     def fix_broken_deploy(self, group: Group) -> None:
-        """Once every message of the broken group was delivered at least twice to failing inits."""
-        trigger = group.triggers[-1]
+        """Once every message of the broken group was delivered at least twice to failing inits, the function's
+        configuration is fixed (UpdateFunctionConfiguration): the next invocations start cold with it."""
+        assert group.trigger is not None and group.function is not None
         init_failures: Counter[str] = Counter()
-        for record in trigger.stats().invocation_log:
+        for record in group.trigger.stats().invocation_log:
             if record.outcome is InvocationOutcome.INIT_ERROR:
                 init_failures.update(record.message_ids)
         expected = group.desired + 1  # launch messages and the hook's test notification
         if len(init_failures) < expected or min(init_failures.values()) < 2:
             return
-        trigger.stop()
         self.injected["broken deploy: records retried"] = len(init_failures)
-        self.injected["broken deploy: failed inits"] = trigger.stats().batch_failures[str(InvocationOutcome.INIT_ERROR)]
+        self.injected["broken deploy: failed inits"] = group.trigger.stats().batch_failures[
+            str(InvocationOutcome.INIT_ERROR)
+        ]
+        group.function.update_configuration(group.env)
         group.broken = False
-        self.start_trigger(group, group.env)
         group.broken_done = True
 
     # -- waiting ----------------------------------------------------------------------------------------
@@ -267,38 +337,18 @@ class _Runner:
                 self.fix_broken_deploy(group)
                 quiet = False
                 continue
-            if group.untagged:
-                quiet &= self._step_untagged(group)
-                continue
             if self.sandbox.lifecycle.pending_actions(asg=group.world.asg_name):
                 quiet = False
                 continue
-            states = self._group_states(group)
-            if len(states) != group.desired or any(s != "InService" for s in states.values()):
+            if self._in_service(group) != group.desired:
                 quiet = False
                 continue
             if group.poison and self._dlq_count(group) < len(group.poison):
                 quiet = False
                 continue
-            quiet &= group.triggers[-1].wait_until_idle(timeout=0)
+            assert group.trigger is not None
+            quiet &= group.trigger.wait_until_idle(timeout=0)
         return quiet
-
-    def _step_untagged(self, group: Group) -> bool:
-        if group.scaled_in_at is None:
-            abandoned = {
-                e.instance_id
-                for e in self.sandbox.lifecycle.events(asg=group.world.asg_name)
-                if e.cause == "ABANDON" and e.instance_id in group.initial
-            }
-            if len(abandoned) < len(group.initial):
-                return False
-            group.scaled_in_at = self.sandbox.clock.now()
-            self.aws["autoscaling"].set_desired_capacity(AutoScalingGroupName=group.world.asg_name, DesiredCapacity=0)
-            group.desired = 0
-            return False
-        if self.sandbox.lifecycle.pending_actions(asg=group.world.asg_name) or self._group_states(group):
-            return False
-        return group.triggers[-1].wait_until_idle(timeout=0)
 
     def _dlq_count(self, group: Group) -> int:
         attributes = self.aws["sqs"].get_queue_attributes(
@@ -323,15 +373,25 @@ class _Runner:
         return False
 
     def stop(self) -> None:
-        """Stops the triggers, then waits for killed invocations' threads to return: they still write
-        logs and EMF metrics, which must land in this run's log, not in whatever captures stdout next."""
+        """Stops the schedules and the triggers, then waits for killed invocations' threads to return: they
+        still write logs and EMF metrics, which must land in this run's log, not in whatever captures stdout
+        next."""
         for group in self.groups:
-            for trigger in group.triggers:
-                trigger.stop(timeout=self.config.function_timeout + 5)
+            if group.sweep is not None:
+                group.sweep.stop(timeout=self.config.function_timeout + 5)
+            if group.trigger is not None:
+                group.trigger.stop(timeout=self.config.function_timeout + 5)
         deadline = time.monotonic() + 60
-        triggers = [t for g in self.groups for t in g.triggers]
-        while time.monotonic() < deadline and any(t.stats().late_threads_running for t in triggers):
+        functions = [g.function for g in self.groups if g.function is not None]
+        while time.monotonic() < deadline and any(f.stats().late_threads_running for f in functions):
             time.sleep(0.1)
+
+    def clean_up(self) -> None:
+        """Deletes the run's groups (their instances with them): the next run starts from an empty fleet."""
+        for group in self.groups:
+            self.aws["autoscaling"].delete_auto_scaling_group(
+                AutoScalingGroupName=group.world.asg_name, ForceDelete=True
+            )
 
 
 def _coin(instance_id: str, salt: str) -> bool:
@@ -360,10 +420,11 @@ def _run(config: ChaosConfig, sandbox: Sandbox, out: Callable[[str], None]) -> C
         runner.build()
         out(f"built {len(runner.groups)} groups; scaling out")
         runner.scale_out()
+        runner.lose_messages()
         runner.faults_on()
         runner.send_poison()
         with capture_function_output(runner.logs):
-            runner.start_triggers()
+            runner.deploy()
             try:
                 quiescent = runner.wait()
             finally:
@@ -372,6 +433,7 @@ def _run(config: ChaosConfig, sandbox: Sandbox, out: Callable[[str], None]) -> C
         sandbox.controls.reset()
         out("quiescent; checking invariants" if quiescent else "timed out waiting; checking invariants anyway")
         invariants, groups = check_invariants(sandbox, runner.groups, runner.aws, runner.logs)
+        runner.clean_up()
     finally:
         sandbox.controls.reset()
         sandbox.clock.set_scale(saved_scale)
@@ -390,13 +452,21 @@ def _injected(runner: _Runner, stats: dict[str, Any], sandbox: Sandbox, journal_
     injected.update(runner.injected)
     outcomes: Counter[str] = Counter()
     timeouts = 0
+    sweeps: Counter[str] = Counter()
     for group in runner.groups:
-        for trigger in group.triggers:
-            for record in trigger.stats().invocation_log:
+        if group.trigger is not None:
+            for record in group.trigger.stats().invocation_log:
                 outcomes[str(record.outcome)] += 1
                 timeouts += record.outcome is InvocationOutcome.TIMEOUT
+        for fired in group.sweep.invocations() if group.sweep is not None else []:
+            sweeps["sweeps"] += 1
+            if isinstance(fired.response, dict):
+                sweeps["named"] += int(fired.response.get("named", 0))
+                sweeps["released"] += int(fired.response.get("released", 0))
     injected["invocations by outcome"] = dict(outcomes)
     injected["invocations killed (timeout)"] = timeouts
+    injected["scheduled sweeps"] = sweeps["sweeps"]
+    injected["sweeps: named, released"] = f"{sweeps['named']}, {sweeps['released']}"
     calls = [r for r in sandbox.journal.records()[journal_start:] if r.service in ("ec2", "autoscaling")]
     injected["EC2/Auto Scaling calls"] = len(calls)
     return injected

@@ -59,11 +59,25 @@ def identify(environ: Mapping[str, Any], body: bytes) -> ApiCall:
 
 def tagged_resources(call: ApiCall) -> tuple[str, ...]:
     """ResourceId.N of an EC2 CreateTags / DeleteTags request, in order (empty for any other call)."""
+    return _numbered(call, "ResourceId.{}")
+
+
+def tag_keys(call: ApiCall) -> tuple[str, ...]:
+    """Tag.N.Key of an EC2 CreateTags / DeleteTags request, in order (empty for any other call)."""
+    return _numbered(call, "Tag.{}.Key")
+
+
+def _numbered(call: ApiCall, pattern: str) -> tuple[str, ...]:
+    """The values of a query-protocol list parameter (``ResourceId.1``, ``ResourceId.2``, ...) of a tag call."""
     if call.service != "ec2" or call.action not in ("CreateTags", "DeleteTags"):
         return ()
-    keys = [k for k in call.params if k.startswith("ResourceId.") and k[len("ResourceId.") :].isdigit()]
-    keys.sort(key=lambda k: int(k[len("ResourceId.") :]))
-    return tuple(value for key in keys for value in call.params[key])
+    prefix, _, suffix = pattern.partition("{}")
+    numbered: list[tuple[int, str]] = []
+    for key, values in call.params.items():
+        index = key[len(prefix) : len(key) - len(suffix)] if key.startswith(prefix) and key.endswith(suffix) else ""
+        if index.isdigit():
+            numbered += [(int(index), value) for value in values]
+    return tuple(value for _, value in sorted(numbered, key=lambda pair: pair[0]))
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,10 @@ Scaling User Guide ("Amazon EC2 Auto Scaling lifecycle hooks") and API Reference
 * CompleteLifecycleAction (CONTINUE / ABANDON), RecordLifecycleActionHeartbeat, and a timer thread that
   applies the hook's DefaultResult at the heartbeat (or global) timeout; ABANDON terminates the
   instance and the group launches a replacement, which gets its own hold and messages;
-* an ordered journal of every lifecycle transition, with every tag the instance had at that moment.
+* an ordered journal of every lifecycle transition, with every tag the instance had at that moment
+  (terminations by scale-in, TerminateInstanceInAutoScalingGroup and EC2 TerminateInstances included);
+* a scaling activity per launch and per termination, as DescribeScalingActivities reports them
+  (``sandbox.scaling_activities``).
 
 SNS topics are NOT emulated as targets (a hook naming one is rejected like an unreachable target), and
 neither are EventBridge deliveries, warm pools or the behaviour of ``autoscaling:EC2_INSTANCE_TERMINATING``
@@ -63,6 +66,18 @@ from sandbox.lifecycle_notifications import (
     deliver,
     is_emulated_target,
 )
+from sandbox.scaling_activities import (
+    ABANDON_RESULT,
+    HEARTBEAT_TIMEOUT,
+    HOOK_DELETED,
+    ActivityLog,
+    GroupRef,
+    abandoned_cause,
+    health_check_cause,
+    launch_cause,
+    scale_in_cause,
+    user_request_cause,
+)
 
 if TYPE_CHECKING:
     from moto.autoscaling.models import AutoScalingBackend, FakeAutoScalingGroup, InstanceState
@@ -88,7 +103,9 @@ class LifecycleEvent:
     asg: str
     from_state: str
     to_state: str
-    cause: str  # "launch", "CONTINUE", "ABANDON", "timeout:CONTINUE", "timeout:ABANDON", "hook-deleted:ABANDON", ...
+    # "launch", "CONTINUE", "ABANDON", "timeout:CONTINUE", "timeout:ABANDON", "hook-deleted:ABANDON", "scale-in",
+    # "terminate-in-group" (TerminateInstanceInAutoScalingGroup), "external" (EC2 TerminateInstances, a detach)
+    cause: str
     tags: Mapping[str, str] = field(hash=False)  # every tag of the instance at that moment (read-only)
     hook: str | None = None  # the hook whose completion or timeout caused it, if any
 
@@ -142,6 +159,7 @@ class LifecycleEngine:
         self._events: list[LifecycleEvent] = []
         self._sent: list[SentNotification] = []
         self._pending_tests: dict[tuple[str, str, str], list[LifecycleHook]] = {}
+        self.activities = ActivityLog()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -349,10 +367,14 @@ class LifecycleEngine:
             self._flush_test_notifications(group)
             hooks = self.launch_hooks(backend, group.name)
             now = self.clock.now()
+            after = len(group.active_instances())
+            cause = launch_cause(now, after - len(states), after)
             for state in states:
                 instance_id = state.instance.id
+                self.activities.launch(_group_ref(group), instance_id, _placement(state), cause, now)
                 if not hooks:
                     self._record(now, group, instance_id, PENDING, IN_SERVICE, "launch")
+                    self.activities.launch_succeeded(instance_id, now)
                     continue
                 state.lifecycle_state = PENDING_WAIT
                 self._record(now, group, instance_id, PENDING, PENDING_WAIT, "launch")
@@ -376,6 +398,34 @@ class LifecycleEngine:
                     if target:
                         body = build_launch_message(group, hook, instance_id, action.token, request_id, now)
                         self._deliver(now, "launch", target, group.name, instance_id, body)
+
+    def on_instances_removed(
+        self, group: FakeAutoScalingGroup, states: list[InstanceState], cause: str, *, decrement: bool = False
+    ) -> None:
+        """Called as Auto Scaling takes instances out of a group to terminate them: by scale-in (``scale-in``,
+        after moto removed them), TerminateInstanceInAutoScalingGroup (``terminate-in-group``) or EC2
+        TerminateInstances (``external``), the last two before moto removes them. Records the transition and
+        the termination activity and closes the instances' open lifecycle actions."""
+        if not states:
+            return
+        with self._lock:
+            now = self.clock.now()
+            active = len(group.active_instances())
+            before, after = (active + len(states), active) if cause == "scale-in" else (active, active - len(states))
+            for state in states:
+                instance_id = state.instance.id
+                for action in [a for a in self._actions.values() if a.instance_id == instance_id]:
+                    self._actions.pop(action.token, None)
+                self._record(now, group, instance_id, state.lifecycle_state, TERMINATED, cause)
+                if state.lifecycle_state == PENDING_WAIT:
+                    self.activities.launch_cancelled(instance_id, now)
+                if cause == "scale-in":
+                    text = scale_in_cause(now, before, after, instance_id)
+                elif cause == "terminate-in-group":
+                    text = user_request_cause(now, instance_id, (before, after) if decrement else None)
+                else:
+                    text = health_check_cause(now)
+                self.activities.terminated(_group_ref(group), instance_id, _placement(state), text, now)
 
     # ------------------------------------------------------------------ actions
     def complete_lifecycle_action(
@@ -488,9 +538,16 @@ class LifecycleEngine:
                     instance = ec2_backends[action.account_id][action.region].get_instance(action.instance_id)
                     if instance.state in ("shutting-down", "terminated"):
                         to_state = TERMINATED
+            now = self.clock.now()
+            if to_state == IN_SERVICE:
+                self.activities.launch_succeeded(action.instance_id, now)
+            elif to_state in (DETACHED, TERMINATED):
+                self.activities.launch_cancelled(action.instance_id, now)
+            if to_state == TERMINATED and group is not None:
+                self.activities.terminated(_group_ref(group), action.instance_id, {}, health_check_cause(now), now)
             self._events.append(
                 LifecycleEvent(
-                    time=self.clock.now(),
+                    time=now,
                     instance_id=action.instance_id,
                     asg=action.asg,
                     from_state=PENDING_WAIT,
@@ -512,10 +569,15 @@ class LifecycleEngine:
                 return  # another launch hook of this instance is still open
             state.lifecycle_state = IN_SERVICE
             self._record(now, group, action.instance_id, PENDING_WAIT, IN_SERVICE, cause, action.hook)
+            self.activities.launch_succeeded(action.instance_id, now)
             return
         for sibling in siblings:
             self._actions.pop(sibling.token, None)
         self._record(now, group, action.instance_id, PENDING_WAIT, TERMINATED, cause, action.hook)
+        self.activities.launch_cancelled(action.instance_id, now, abandoned=(action.token, _ABANDONED_BECAUSE[cause]))
+        self.activities.terminated(
+            _group_ref(group), action.instance_id, _placement(state), abandoned_cause(now, action.instance_id), now
+        )
         group.instance_states = [s for s in group.instance_states if s is not state]
         try:
             group.ec2_backend.terminate_instances([action.instance_id])
@@ -573,3 +635,22 @@ class LifecycleEngine:
         self, now: float, kind: str, target_arn: str, asg: str, instance_id: str | None, body: dict[str, Any]
     ) -> None:
         self._sent.append(deliver(now, kind, target_arn, asg, instance_id, body))
+
+
+# Why an abandoned launch was abandoned, in the StatusMessage of its scaling activity.
+_ABANDONED_BECAUSE = {
+    "ABANDON": ABANDON_RESULT,
+    "timeout:ABANDON": HEARTBEAT_TIMEOUT,
+    "hook-deleted:ABANDON": HOOK_DELETED,
+}
+
+
+def _group_ref(group: FakeAutoScalingGroup) -> GroupRef:
+    return GroupRef(group.account_id, group.region, group.name, group.arn)
+
+
+def _placement(state: InstanceState) -> dict[str, str]:
+    """The Details of an instance's activities: where it was placed."""
+    instance = state.instance
+    details = {"Subnet ID": str(getattr(instance, "subnet_id", "") or ""), "Availability Zone": state.availability_zone}
+    return {key: value for key, value in details.items() if value}

@@ -41,6 +41,7 @@ def apply(sandbox: RunningSandbox) -> None:
         raise RuntimeError("another Sandbox is already running in this process; stop it first")
     _active = sandbox
     _disable_cors()
+    _patch_ec2_tag_reads()
     _patch_ec2_realism()
     _patch_lifecycle()
     _patch_cloudformation()
@@ -65,6 +66,41 @@ def _disable_cors() -> None:
     from moto.moto_server import werkzeug_app  # noqa: PLC0415 - moto loads lazily
 
     werkzeug_app.DISABLE_GLOBAL_CORS = True  # type: ignore[attr-defined]  # a module global, read per app
+
+
+# ===================================================================================================
+# EC2 tag reads (performance). moto 5.2.5 reads a resource's tags through DescribeTags filtered by a
+# resource-id regex, scanning every tag of the account for each resource: rendering or filtering
+# DescribeInstances costs O(instances x all tags), seconds per call once a run holds a few hundred
+# instances, under the lock every request shares. The tags of one resource are a dict lookup:
+#   TaggedEC2Resource.get_tags    the resource's own tags, same entries in the same order
+# ===================================================================================================
+
+_TAGS_PATCH = "sandbox-ec2-tag-reads"
+
+
+def _patch_ec2_tag_reads() -> None:
+    from moto.ec2.models.core import TaggedEC2Resource  # noqa: PLC0415 - moto loads lazily
+    from moto.ec2.utils import EC2_PREFIX_TO_RESOURCE, get_prefix  # noqa: PLC0415
+
+    original = TaggedEC2Resource.get_tags
+    if getattr(original, "_sandbox_patch", None) == _TAGS_PATCH:
+        return
+
+    @functools.wraps(original)
+    def get_tags(self: Any) -> list[dict[str, str]]:
+        resource_id = getattr(self, "id", None)
+        if not resource_id:
+            return []
+        resource_type = EC2_PREFIX_TO_RESOURCE.get(get_prefix(resource_id), "")
+        tags = self.ec2_backend.tags.get(resource_id) or {}
+        return [
+            {"resource_id": resource_id, "key": key, "value": value, "resource_type": resource_type}
+            for key, value in list(tags.items())
+        ]
+
+    get_tags._sandbox_patch = _TAGS_PATCH  # type: ignore[attr-defined]
+    TaggedEC2Resource.get_tags = get_tags  # type: ignore[method-assign]
 
 
 # ===================================================================================================
@@ -272,6 +308,10 @@ def _create_tags_with_delays(original: Callable[[Any], Any]) -> Callable[[Any], 
 #   FakeAutoScalingGroup.replace_autoscaling_group_instances  launches wait in Pending:Wait + messages
 #   AutoScalingBackend.delete_lifecycle_hook                open actions of the hook end with ABANDON
 #   AutoScalingBackend.delete_auto_scaling_group            the group's hooks go with it
+#   FakeAutoScalingGroup.set_desired_capacity               scale-in is journaled, with its activities
+#   AutoScalingBackend.terminate_instance                   TerminateInstanceInAutoScalingGroup, the same
+#   AutoScalingBackend.notify_terminate_instances           EC2 TerminateInstances of a group's instance, the same
+#   AutoScalingResponse.describe_scaling_activities         the engine's activities (moto answers an empty list)
 # Without an active sandbox the wrappers behave as moto does (the two new actions answer ValidationError).
 # ===================================================================================================
 
@@ -295,6 +335,10 @@ def _patch_lifecycle() -> None:
     _wrap_lifecycle(FakeAutoScalingGroup, "replace_autoscaling_group_instances", _replace_instances)
     _wrap_lifecycle(AutoScalingBackend, "delete_lifecycle_hook", _delete_lifecycle_hook)
     _wrap_lifecycle(AutoScalingBackend, "delete_auto_scaling_group", _delete_auto_scaling_group)
+    _wrap_lifecycle(FakeAutoScalingGroup, "set_desired_capacity", _set_desired_capacity)
+    _wrap_lifecycle(AutoScalingBackend, "terminate_instance", _terminate_instance)
+    _wrap_lifecycle(AutoScalingBackend, "notify_terminate_instances", _notify_terminate_instances)
+    _wrap_lifecycle(AutoScalingResponse, "describe_scaling_activities", _describe_scaling_activities)
 
 
 def _wrap_lifecycle(
@@ -464,6 +508,77 @@ def _delete_auto_scaling_group(original: Callable[..., None] | None) -> Callable
             engine.on_group_deleted(self, group_name)
 
     return delete_auto_scaling_group
+
+
+def _set_desired_capacity(original: Callable[..., None] | None) -> Callable[..., None]:
+    assert original is not None
+
+    def set_desired_capacity(self: Any, new_capacity: int | None) -> None:
+        before = list(self.instance_states)
+        original(self, new_capacity)
+        engine = _lifecycle_engine()
+        if engine is not None:
+            kept = {id(state) for state in self.instance_states}
+            engine.on_instances_removed(self, [s for s in before if id(s) not in kept], "scale-in")
+
+    return set_desired_capacity
+
+
+def _terminate_instance(original: Callable[..., Any] | None) -> Callable[..., Any]:
+    assert original is not None
+
+    def terminate_instance(self: Any, instance_id: str, should_decrement: bool) -> Any:
+        engine = _lifecycle_engine()
+        if engine is not None:
+            for group in list(self.autoscaling_groups.values()):
+                states = [s for s in group.instance_states if s.instance.id == instance_id]
+                engine.on_instances_removed(group, states, "terminate-in-group", decrement=should_decrement)
+        return original(self, instance_id, should_decrement)
+
+    return terminate_instance
+
+
+def _notify_terminate_instances(original: Callable[..., None] | None) -> Callable[..., None]:
+    assert original is not None
+
+    def notify_terminate_instances(self: Any, instance_ids: list[str]) -> None:
+        engine = _lifecycle_engine()
+        if engine is not None:
+            wanted = set(instance_ids)
+            for group in list(self.autoscaling_groups.values()):
+                states = [s for s in group.instance_states if s.instance.id in wanted]
+                engine.on_instances_removed(group, states, "external")
+        original(self, instance_ids)
+
+    return notify_terminate_instances
+
+
+def _describe_scaling_activities(original: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
+    assert original is not None
+
+    def describe_scaling_activities(self: Any) -> Any:
+        engine = _lifecycle_engine()
+        if engine is None:
+            return original(self)
+        from moto.core.responses import ActionResult  # noqa: PLC0415
+
+        backend = self.autoscaling_backend
+        activities, token = engine.activities.describe(
+            backend.account_id,
+            backend.region_name,
+            live_group_arns={group.arn for group in backend.autoscaling_groups.values()},
+            group_name=self._get_param("AutoScalingGroupName"),
+            activity_ids=self._get_param("ActivityIds", []),
+            include_deleted_groups=bool(self._get_bool_param("IncludeDeletedGroups", False)),
+            max_records=self._get_int_param("MaxRecords"),
+            next_token=self._get_param("NextToken"),
+        )
+        result: dict[str, Any] = {"Activities": activities}
+        if token is not None:
+            result["NextToken"] = token
+        return ActionResult(result)
+
+    return describe_scaling_activities
 
 
 # ===================================================================================================

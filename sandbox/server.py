@@ -29,7 +29,7 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from sandbox import moto_patches, s3_checksums, s3_ownership, sqs_move_tasks
-from sandbox.api_call import ACCOUNT_ID, DEFAULT_REGION, ApiCall, identify, tagged_resources
+from sandbox.api_call import ACCOUNT_ID, DEFAULT_REGION, ApiCall, identify, tag_keys, tagged_resources
 from sandbox.clock import SandboxClock
 from sandbox.faults import FaultControls
 from sandbox.front_door import moto_api_refusal, refusal
@@ -47,8 +47,13 @@ class CallRecord:
     action: str
     status: int
     error_code: str | None
-    # The resource ids of an EC2 CreateTags / DeleteTags call (empty for every other call).
+    # The resource ids and tag keys of an EC2 CreateTags / DeleteTags call (empty for every other call).
     resources: tuple[str, ...] = ()
+    tag_keys: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, call: ApiCall, status: int, error_code: str | None) -> CallRecord:
+        return cls(call.service, call.action, status, error_code, tagged_resources(call), tag_keys(call))
 
 
 class CallJournal:
@@ -160,7 +165,7 @@ class SandboxApp:
         rejection = self._controls.before_call(call)
         if rejection is not None:
             if rejection.reset_connection:
-                self._journal.add(CallRecord(call.service, call.action, 0, "ConnectionReset", tagged_resources(call)))
+                self._journal.add(CallRecord.of(call, 0, "ConnectionReset"))
                 _reset_connection(environ)
                 raise _ConnectionReset(call.action)
             return self._error(call, rejection.status, rejection.code, rejection.message, start_response)
@@ -181,7 +186,7 @@ class SandboxApp:
         if code >= 500 and "html" in content_type:
             status_line, headers, chunks = error_response(call, 500, "InternalFailure", "sandbox internal error")
         error_code = _error_code(chunks) if code >= 400 else None
-        self._journal.add(CallRecord(call.service, call.action, code, error_code, tagged_resources(call)))
+        self._journal.add(CallRecord.of(call, code, error_code))
         self._controls.after_call(call, code)
         start_response(status_line, headers)
         return [chunks]
@@ -190,7 +195,7 @@ class SandboxApp:
         self, call: ApiCall, status: int, code: str, message: str, start_response: StartResponse
     ) -> Iterable[bytes]:
         """Answers with an AWS error instead of moto, and records it."""
-        self._journal.add(CallRecord(call.service, call.action, status, code, tagged_resources(call)))
+        self._journal.add(CallRecord.of(call, status, code))
         status_line, headers, payload = error_response(call, status, code, message)
         start_response(status_line, headers)
         return [payload]

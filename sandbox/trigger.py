@@ -9,6 +9,10 @@ deletes or leaves the messages the way Lambda does::
     with SqsTrigger(queue_url, handler, function=FunctionSettings("my-function", timeout=30), mapping=mapping):
         ...  # messages sent to the queue are handled in background threads
 
+The function is a :class:`sandbox.lambda_function.LambdaFunction` (given, so other triggers such as a
+schedule share its execution environments and concurrency, or made from ``handler`` / ``handler_factory``
+and the :class:`FunctionSettings` for this trigger alone).
+
 Semantics honoured (AWS Lambda Developer Guide, "Using Lambda with Amazon SQS"; the settings and their
 validation are in ``sandbox.event_source_mapping``):
 
@@ -17,7 +21,8 @@ validation are in ``sandbox.event_source_mapping``):
   window, which starts with the first message of the batch, has passed; BatchSize > 10 requires a window.
 * ``MaximumConcurrency`` (2..1000, default 2 here): at most that many invocations run at once. A poller
   first takes a free invocation slot and only then receives, so nothing is received that no invocation
-  could take.
+  could take. The batch then waits for one of the function's concurrency slots (shared with its other
+  triggers); a function throttled past the batch's visibility timeout loses the batch to the queue.
 * ``FunctionResponseTypes: [ReportBatchItemFailures]``: ``{"batchItemFailures": [{"itemIdentifier": id}]}``
   deletes the other records and leaves the listed ones to reappear after the queue's visibility timeout
   (so the queue's RedrivePolicy moves them to the DLQ after maxReceiveCount receives). An empty list, a
@@ -43,10 +48,10 @@ Deviations, on purpose:
 * The 6 MB invocation payload limit is not enforced; environment variables of the Lambda runtime
   (``AWS_LAMBDA_FUNCTION_NAME``...) are not set (they would leak into the whole process).
 
-Running one invocation (execution environments, deadline, judging the answer) is
-``sandbox.invocation``'s job; this module is the poller around it. It stays one file although it is
-longer than most: gathering, settling, stopping and the counters share one lock and one semaphore of
-invocation slots, and the order in which they take them is what keeps the emulation faithful.
+Running one invocation (execution environments, deadline, concurrency) is the function's job
+(``sandbox.lambda_function``, ``sandbox.invocation``); this module is the poller around it. It stays one
+file although it is longer than most: gathering, settling, stopping and the counters share one lock and one
+semaphore of invocation slots, and the order in which they take them is what keeps the emulation faithful.
 """
 
 from __future__ import annotations
@@ -70,14 +75,9 @@ from sandbox.event_source_mapping import (
     check_against_queue,
     sqs_event_record,
 )
-from sandbox.invocation import (
-    FAILURE_REASONS,
-    FunctionRunner,
-    Handler,
-    HandlerFactory,
-    InvocationRecord,
-)
+from sandbox.invocation import FAILURE_REASONS, Handler, HandlerFactory, InvocationRecord, judge_batch
 from sandbox.lambda_context import FunctionSettings
+from sandbox.lambda_function import LambdaFunction
 
 log = logging.getLogger(__name__)
 
@@ -97,11 +97,12 @@ class TriggerStats:
     batch_failures: Mapping[str, int] = field(default_factory=lambda: {str(r): 0 for r in FAILURE_REASONS})
     max_parallel_invocations: int = 0
     invocations_in_flight: int = 0
-    environments_created: int = 0
-    inits: int = 0  # successful handler-factory calls (cold starts that worked)
+    environments_created: int = 0  # the function's (shared with its other triggers)
+    inits: int = 0  # the function's successful handler-factory calls (cold starts that worked) since reset
     receive_errors: int = 0
     delete_errors: int = 0  # records whose DeleteMessageBatch entry failed (they will be redelivered)
-    late_threads_running: int = 0  # timed-out handlers whose threads have not returned yet
+    late_threads_running: int = 0  # the function's timed-out handlers whose threads have not returned yet
+    throttled_batches: int = 0  # batches the function's concurrency did not take within their visibility timeout
     invocation_log: tuple[InvocationRecord, ...] = ()
 
     @property
@@ -112,11 +113,12 @@ class TriggerStats:
 class SqsTrigger:
     """Lambda's SQS event source mapping for a Python handler, talking to SQS only through boto3.
 
-    ``queue`` is a queue URL, ARN or name. Give either ``handler`` (called as ``handler(event, context)``)
-    or ``handler_factory`` (called without arguments, lazily, the first time each execution environment
-    is used; if it raises, that invocation fails as a Lambda init error and the next one tries again).
-    ``function`` is the function's settings (its name is required), ``mapping`` the event source
-    mapping's (``EventSourceMappingSettings.from_properties`` reads CloudFormation's).
+    ``queue`` is a queue URL, ARN or name. ``function`` is a :class:`LambdaFunction` (shared with other
+    triggers), or the :class:`FunctionSettings` of a function made for this trigger from either ``handler``
+    (called as ``handler(event, context)``) or ``handler_factory`` (called without arguments, lazily, the
+    first time each execution environment is used; if it raises, that invocation fails as a Lambda init
+    error and the next one tries again). ``mapping`` is the event source mapping's settings
+    (``EventSourceMappingSettings.from_properties`` reads CloudFormation's).
 
     The SQS client is a boto3 client for ``endpoint_url`` (default ``AWS_ENDPOINT_URL``) in the Region of
     ``AWS_DEFAULT_REGION``, standard retries. min(MaximumConcurrency, 5) poller threads gather batches,
@@ -132,15 +134,17 @@ class SqsTrigger:
         handler: Handler | None = None,
         *,
         handler_factory: HandlerFactory | None = None,
-        function: FunctionSettings,
+        function: FunctionSettings | LambdaFunction,
         mapping: EventSourceMappingSettings | None = None,
         endpoint_url: str | None = None,
         idle_poll_interval: float = 0.2,
         on_invocation: Callable[[InvocationRecord], None] | None = None,
     ) -> None:
-        if (handler is None) == (handler_factory is None):
+        if isinstance(function, LambdaFunction):
+            if handler is not None or handler_factory is not None:
+                raise ValueError("a LambdaFunction brings its own handler: give neither handler nor handler_factory")
+        elif (handler is None) == (handler_factory is None):
             raise ValueError("give exactly one of handler or handler_factory")
-        self.function = function
         self.mapping = mapping or EventSourceMappingSettings()
         self._pollers_wanted = min(self.mapping.maximum_concurrency, DEFAULT_POLLERS)
         self._idle_poll_interval = idle_poll_interval
@@ -161,15 +165,17 @@ class SqsTrigger:
         self.queue_url, attributes = self._resolve_queue(queue)
         self.queue_arn: str = attributes["QueueArn"]
         self.aws_region = self.queue_arn.split(":")[3]
-        account = self.queue_arn.split(":")[4]
-        check_against_queue(self.mapping, function, attributes)
-        self._runner = FunctionRunner(
-            function,
-            handler_factory or _constant(handler),  # type: ignore[arg-type]
-            function_arn=f"arn:aws:lambda:{self.aws_region}:{account}:function:{function.name}",
-            report_batch_item_failures=self.mapping.report_batch_item_failures,
-            on_init=self._count_init,
-        )
+        if not isinstance(function, LambdaFunction):
+            function = LambdaFunction(
+                function,
+                handler_factory=handler_factory or _constant(handler),  # type: ignore[arg-type]
+                region=self.aws_region,
+                account_id=self.queue_arn.split(":")[4],
+            )
+        self.function = function
+        check_against_queue(self.mapping, function.settings, attributes)
+        self._visibility = float(attributes.get("VisibilityTimeout", "30"))
+        self._inits_at_reset = function.stats().inits
 
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(self.mapping.maximum_concurrency)
@@ -215,7 +221,7 @@ class SqsTrigger:
         """Stops polling and waits for in-flight invocations, at most ``timeout`` seconds
         (default: the function timeout plus 5 s). Timed-out handlers still running are not waited for."""
         self._stopping.set()
-        deadline = time.monotonic() + (self.function.timeout + 5 if timeout is None else timeout)
+        deadline = time.monotonic() + (self.function.settings.timeout + 5 if timeout is None else timeout)
         for thread in self._pollers:
             thread.join(max(0.0, deadline - time.monotonic()))
         with self._lock:
@@ -236,6 +242,7 @@ class SqsTrigger:
     # ---------------------------------------------------------------------------------------- observing
 
     def stats(self) -> TriggerStats:
+        function = self.function.stats()
         with self._lock:
             c = self._counters
             return TriggerStats(
@@ -247,11 +254,12 @@ class SqsTrigger:
                 batch_failures=dict(c.batch_failures),
                 max_parallel_invocations=c.max_parallel,
                 invocations_in_flight=c.in_flight,
-                environments_created=self._runner.environments_created,
-                inits=c.inits,
+                environments_created=function.environments_created,
+                inits=function.inits - self._inits_at_reset,
                 receive_errors=c.receive_errors,
                 delete_errors=c.delete_errors,
-                late_threads_running=self._runner.late_threads_running(),
+                late_threads_running=function.late_threads_running,
+                throttled_batches=c.throttled_batches,
                 invocation_log=tuple(self._log),
             )
 
@@ -261,6 +269,7 @@ class SqsTrigger:
             in_flight = self._counters.in_flight
             self._counters = _Counters(in_flight=in_flight, max_parallel=in_flight)
             self._log.clear()
+            self._inits_at_reset = self.function.stats().inits
 
     def wait_until_idle(self, timeout: float = 30.0, interval: float = 0.05) -> bool:
         """True once the queue has no visible, in-flight or delayed message and the trigger holds none and
@@ -310,17 +319,17 @@ class SqsTrigger:
 
         Meant for a trigger that is not started (deterministic tests); it works after ``stop()`` too.
         """
-        if not self._slots.acquire(timeout=max(wait_seconds, self.function.timeout + 5)):
+        if not self._slots.acquire(timeout=max(wait_seconds, self.function.settings.timeout + 5)):
             return None
         try:
             messages = self._gather(time.monotonic() + wait_seconds, stop=threading.Event())
         except BaseException:
             self._slots.release()
             raise
-        if not messages:
+        if not messages or not self._reserve_function(messages, stop=threading.Event()):
             self._slots.release()
             return None
-        return self._invoke_and_settle(messages)  # releases the slot
+        return self._invoke_and_settle(messages)  # gives the slots back
 
     def _poll_loop(self) -> None:
         failures = 0
@@ -336,7 +345,7 @@ class SqsTrigger:
                 self._stopping.wait(min(0.1 * 2**failures, 2.0))
                 continue
             failures = 0
-            if not messages:
+            if not messages or not self._reserve_function(messages, stop=self._stopping):
                 self._slots.release()
                 continue
             thread = threading.Thread(
@@ -345,6 +354,27 @@ class SqsTrigger:
             with self._lock:
                 self._invocation_threads.add(thread)
             thread.start()
+
+    def _reserve_function(self, messages: list[dict[str, Any]], stop: threading.Event) -> bool:
+        """One of the function's concurrency slots for a gathered batch (shared with the function's other
+        triggers). A function throttled until the batch's visibility timeout runs out loses the batch: its
+        messages come back on their own, as on Lambda."""
+        deadline = time.monotonic() + max(0.0, self._visibility - self.mapping.maximum_batching_window_in_seconds)
+        while not self.function.reserve(timeout=0.05):
+            if stop.is_set():
+                self._release(messages)
+                return False
+            if time.monotonic() >= deadline:
+                log.warning("sqs trigger: function %s throttled; the batch returns to the queue", self.function)
+                with self._lock:
+                    self._held -= len(messages)
+                    self._counters.throttled_batches += 1
+                return False
+        return True
+
+    def _give_back_slots(self) -> None:
+        self.function.release()
+        self._slots.release()
 
     def _gather(self, first_message_deadline: float | None, stop: threading.Event) -> list[dict[str, Any]]:
         """Receives until the batch is full or the window (from the first message) has passed.
@@ -413,13 +443,13 @@ class SqsTrigger:
     # --------------------------------------------------------------------------------------- invocation
 
     def _invoke_and_settle(self, messages: list[dict[str, Any]]) -> InvocationRecord:
-        """Runs one invocation and deletes what succeeded; always releases the slot and the held count."""
+        """Runs one invocation and deletes what succeeded; always gives the slots back and the held count."""
         with self._lock:
             self._counters.begin(len(messages))
         try:
             ids = tuple(m["MessageId"] for m in messages)
             event = {"Records": [sqs_event_record(m, self.queue_arn) for m in messages]}
-            record = self._runner.invoke(event, ids)
+            record = judge_batch(self.function.run(event), ids, self.mapping.report_batch_item_failures)
             if record.whole_batch_failed:
                 log.warning(
                     "sqs trigger: invocation %s failed (%s): %s", record.request_id, record.outcome, record.error
@@ -438,7 +468,7 @@ class SqsTrigger:
                 self._held -= len(messages)
                 self._counters.in_flight -= 1
                 self._invocation_threads.discard(threading.current_thread())
-            self._slots.release()
+            self._give_back_slots()
 
     def _delete(self, messages: list[dict[str, Any]]) -> int:
         """DeleteMessageBatch in chunks of ten; returns how many entries failed."""
@@ -469,10 +499,6 @@ class SqsTrigger:
             if len(self._log) > INVOCATION_LOG_LIMIT:
                 del self._log[: len(self._log) - INVOCATION_LOG_LIMIT]
 
-    def _count_init(self) -> None:
-        with self._lock:
-            self._counters.inits += 1
-
     def __repr__(self) -> str:
         mapping = self.mapping
         return (
@@ -491,7 +517,7 @@ class _Counters:
     batch_failures: dict[str, int] = field(default_factory=lambda: {str(r): 0 for r in FAILURE_REASONS})
     max_parallel: int = 0
     in_flight: int = 0
-    inits: int = 0
+    throttled_batches: int = 0
     receive_errors: int = 0
     delete_errors: int = 0
 

@@ -24,8 +24,9 @@ def function_logs() -> FunctionLogs:
 
 @pytest.fixture
 def world(sandbox: Sandbox, unique: str) -> World:
-    # A 3 s visibility timeout and maxReceiveCount 3 let a poison message reach the DLQ in seconds.
-    return build_world(f"e2e-{unique}", endpoint_url=sandbox.endpoint_url, visibility_timeout=3, max_receive_count=3)
+    # A 10 s visibility timeout and maxReceiveCount 3 let a poison message reach the DLQ in half a minute,
+    # and leave a real message three tries of 10 s even when a loaded machine slows every cold start.
+    return build_world(f"e2e-{unique}", endpoint_url=sandbox.endpoint_url, visibility_timeout=10, max_receive_count=3)
 
 
 @pytest.fixture
@@ -33,11 +34,11 @@ def trigger(
     sandbox: Sandbox, world: World, controls: FaultControls, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[SqsTrigger]:
     """Started by the test inside its log capture: pytest swaps sys.stdout between setup and call."""
-    monkeypatch.setenv("TIME_MARGIN_SECONDS", "1")  # sized for the 3 s function timeout below
+    monkeypatch.setenv("TIME_MARGIN_SECONDS", "2")  # sized for the 10 s function timeout below
     running = SqsTrigger(
         world.queue_url,
         handler_factory=environment_factory("handler.app"),
-        function=FunctionSettings("asg-namer", timeout=3),
+        function=FunctionSettings("asg-namer", timeout=10),
         mapping=EventSourceMappingSettings(
             batch_size=10,
             maximum_batching_window_in_seconds=0.5,
@@ -87,7 +88,7 @@ def _scale_out_with_poison(sandbox: Sandbox, world: World, trigger: SqsTrigger, 
     assert dlq_bodies(sandbox, world) == ['{"not": "a notification"}']
     # AND nothing is left pending or in the queue
     assert sandbox.lifecycle.pending_actions(asg=world.asg_name) == []
-    assert trigger.wait_until_idle(timeout=20)
+    assert trigger.wait_until_idle(timeout=300)
     totals = function_logs.metric_totals()
     assert totals["LifecycleActionsCompleted"] == 20
     assert totals["MalformedMessages"] == 3

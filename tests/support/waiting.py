@@ -11,7 +11,7 @@ T = TypeVar("T")
 
 def wait_for(
     probe: Callable[[], T],
-    timeout: float = 60.0,
+    timeout: float = 300.0,
     interval: float = 0.05,
     retrying_on: tuple[type[Exception], ...] = (),
 ) -> T:

@@ -82,3 +82,35 @@ def expected_name(ip: str, prefix: str = "vg-store-web-release-a") -> str:
     """The name the default template gives an instance with the team's tags (scenarios.TEAM_TAGS)."""
     third, fourth = ip.split(".")[2:]
     return f"{prefix}-{third}-{fourth}"
+
+
+def launch_before_the_hook(sandbox: Sandbox, world: World, count: int) -> list[str]:
+    """Instances launched while the group had no hook (they never get a message), then the hook attached."""
+    autoscaling = sandbox.client("autoscaling")
+    autoscaling.delete_lifecycle_hook(AutoScalingGroupName=world.asg_name, LifecycleHookName=world.hook_name)
+    autoscaling.set_desired_capacity(AutoScalingGroupName=world.asg_name, DesiredCapacity=count)
+    autoscaling.put_lifecycle_hook(
+        AutoScalingGroupName=world.asg_name,
+        LifecycleHookName=world.hook_name,
+        LifecycleTransition="autoscaling:EC2_INSTANCE_LAUNCHING",
+        NotificationTargetARN=world.queue_arn,
+        RoleARN=world.role_arn,
+        HeartbeatTimeout=600,
+    )
+    return sorted(group_instances(sandbox, world))
+
+
+def writes_since(sandbox: Sandbox, start: int) -> list[str]:
+    """The successful write calls the sandbox answered since journal position ``start``."""
+    writing = {"CreateTags", "DeleteTags", "CompleteLifecycleAction", "TransactWriteItems", "PutItem", "DeleteItem"}
+    return [r.action for r in sandbox.journal.records()[start:] if r.action in writing and r.status < 400]
+
+
+def create_tags_by_instance(sandbox: Sandbox, start: int = 0) -> dict[str, int]:
+    """Successful CreateTags calls per resource id since journal position ``start``."""
+    counts: dict[str, int] = {}
+    for record in sandbox.journal.records()[start:]:
+        if record.action == "CreateTags" and record.status == 200:
+            for resource in set(record.resources):
+                counts[resource] = counts.get(resource, 0) + 1
+    return counts

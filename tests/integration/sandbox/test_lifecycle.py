@@ -5,25 +5,20 @@ Every expectation comes from AWS's documentation of lifecycle hooks (message sha
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from botocore.config import Config
-from botocore.exceptions import ClientError
 
 from sandbox import ACCOUNT_ID, DEFAULT_REGION, Sandbox
 from sandbox.clock import SandboxClock
 from sandbox.lifecycle import LifecycleEngine
+from tests.support.hooked_world import LAUNCHING, PROPAGATED_TAGS, ROLE_ARN, HookedWorld, error_of, fast_clock
 from tests.support.waiting import wait_for
 
-LAUNCHING = "autoscaling:EC2_INSTANCE_LAUNCHING"
-ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role/lifecycle-hook-role"
 TIME_FORMAT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 LAUNCH_FIELDS = {
     "Origin",
@@ -39,138 +34,11 @@ LAUNCH_FIELDS = {
     "LifecycleActionToken",
 }
 TEST_FIELDS = {"AccountId", "RequestId", "AutoScalingGroupARN", "AutoScalingGroupName", "Service", "Event", "Time"}
-PROPAGATED_TAGS = {
-    "Project": "inventory",
-    "Environment": "test",
-    "Team": "platform",
-    "CostCenter": "cc-1234",
-    "Role": "web",
-}
-
-
-# ----------------------------------------------------------------------------------------------- helpers
-class World:
-    """Clients plus small factories for one test's resources (uniquely named: the sandbox is shared)."""
-
-    def __init__(self, sandbox: Sandbox, unique: str) -> None:
-        self.sandbox = sandbox
-        self.unique = unique
-        self.ec2 = sandbox.client("ec2")
-        self.asg = sandbox.client("autoscaling")
-        self.sqs = sandbox.client("sqs")
-        self._subnet: str | None = None
-        self._template: str | None = None
-
-    def subnet(self) -> str:
-        if self._subnet is None:
-            vpc = self.ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
-            self._subnet = self.ec2.create_subnet(
-                VpcId=vpc, CidrBlock="10.42.1.0/24", AvailabilityZone=f"{DEFAULT_REGION}a"
-            )["Subnet"]["SubnetId"]
-        return self._subnet
-
-    def launch_template(self) -> str:
-        if self._template is None:
-            self._template = f"lt-{self.unique}"
-            self.ec2.create_launch_template(
-                LaunchTemplateName=self._template,
-                LaunchTemplateData={"ImageId": "ami-12c6146b", "InstanceType": "t3.micro"},
-            )
-        return self._template
-
-    def queue(self, suffix: str = "hooks") -> tuple[str, str]:
-        """A standard queue with a DLQ (RedrivePolicy), as the project deploys it; returns (url, arn)."""
-        dlq_url = self.sqs.create_queue(
-            QueueName=f"{suffix}-dlq-{self.unique}", Attributes={"MessageRetentionPeriod": "1209600"}
-        )["QueueUrl"]
-        dlq_arn = self.queue_arn(dlq_url)
-        url = self.sqs.create_queue(
-            QueueName=f"{suffix}-{self.unique}",
-            Attributes={
-                "VisibilityTimeout": "60",
-                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"}),
-            },
-        )["QueueUrl"]
-        return url, self.queue_arn(url)
-
-    def queue_arn(self, url: str) -> str:
-        return self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-
-    def group(self, desired: int = 0, hooks: list[dict[str, Any]] | None = None, name: str | None = None) -> str:
-        name = name or f"asg-{self.unique}-{uuid.uuid4().hex[:4]}"
-        extra: dict[str, Any] = {"LifecycleHookSpecificationList": hooks} if hooks else {}
-        self.asg.create_auto_scaling_group(
-            AutoScalingGroupName=name,
-            MinSize=0,
-            MaxSize=10,
-            DesiredCapacity=desired,
-            VPCZoneIdentifier=self.subnet(),
-            LaunchTemplate={"LaunchTemplateName": self.launch_template()},
-            Tags=[
-                {"Key": key, "Value": value, "PropagateAtLaunch": True, "ResourceId": name}
-                for key, value in PROPAGATED_TAGS.items()
-            ],
-            **extra,
-        )
-        return name
-
-    def launch_hook(self, group: str, queue_arn: str | None, name: str = "name-instance", **settings: Any) -> str:
-        target = {"NotificationTargetARN": queue_arn, "RoleARN": ROLE_ARN} if queue_arn else {}
-        self.asg.put_lifecycle_hook(
-            AutoScalingGroupName=group,
-            LifecycleHookName=name,
-            LifecycleTransition=LAUNCHING,
-            **target,
-            **settings,
-        )
-        return name
-
-    def messages(self, url: str, count: int, timeout: float = 15.0) -> list[dict[str, Any]]:
-        """Receives (and deletes) exactly `count` message bodies, waiting for them to arrive."""
-        bodies: list[dict[str, Any]] = []
-
-        def probe() -> bool:
-            for message in self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
-                bodies.append(json.loads(message["Body"]))
-                self.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-            return len(bodies) >= count
-
-        wait_for(probe, timeout)
-        assert len(bodies) == count, bodies
-        return bodies
-
-    def states(self, group: str) -> dict[str, str]:
-        described = self.asg.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"]
-        return {i["InstanceId"]: i["LifecycleState"] for i in described[0]["Instances"]}
-
-    def instance_states(self, ids: list[str]) -> dict[str, str]:
-        described = self.asg.describe_auto_scaling_instances(InstanceIds=ids)["AutoScalingInstances"]
-        return {i["InstanceId"]: i["LifecycleState"] for i in described}
-
-    def ec2_state(self, instance_id: str) -> str:
-        reservations = self.ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
-        return str(reservations[0]["Instances"][0]["State"]["Name"])
-
-    def complete(self, group: str, hook: str, result: str = "CONTINUE", **identifier: str) -> None:
-        self.asg.complete_lifecycle_action(
-            AutoScalingGroupName=group, LifecycleHookName=hook, LifecycleActionResult=result, **identifier
-        )
 
 
 @pytest.fixture
-def world(sandbox: Sandbox, unique: str) -> World:
-    return World(sandbox, unique)
-
-
-@contextmanager
-def fast_clock(sandbox: Sandbox, scale: float) -> Iterator[None]:
-    """Runs sandbox time faster for the block only (other tests' open actions keep their real pace)."""
-    saved = sandbox.clock.scale
-    sandbox.clock.set_scale(scale)
-    try:
-        yield
-    finally:
-        sandbox.clock.set_scale(saved)
+def world(sandbox: Sandbox, unique: str) -> HookedWorld:
+    return HookedWorld(sandbox, unique)
 
 
 def assert_launch_message(body: dict[str, Any], group: str, hook: str, metadata: str | None = None) -> None:
@@ -196,15 +64,8 @@ def launch_bodies(bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [b for b in bodies if "LifecycleActionToken" in b]
 
 
-def error_of(call: Callable[[], Any]) -> tuple[str, str, int]:
-    with pytest.raises(ClientError) as caught:
-        call()
-    response = caught.value.response
-    return response["Error"]["Code"], response["Error"]["Message"], response["ResponseMetadata"]["HTTPStatusCode"]
-
-
 # ----------------------------------------------------------------------------------------------- the scenario
-def test_whole_launch_scenario(world: World, sandbox: Sandbox) -> None:
+def test_whole_launch_scenario(world: HookedWorld, sandbox: Sandbox) -> None:
     # GIVEN a VPC, a launch template, a queue with a DLQ and a group with 5 propagated tags, still empty
     url, arn = world.queue()
     group = world.group(desired=0)
@@ -299,7 +160,7 @@ def test_whole_launch_scenario(world: World, sandbox: Sandbox) -> None:
 
 
 # ----------------------------------------------------------------------------------------------- hooks
-def test_describe_lifecycle_hooks_reports_defaults_and_global_timeout(world: World) -> None:
+def test_describe_lifecycle_hooks_reports_defaults_and_global_timeout(world: HookedWorld) -> None:
     # GIVEN a group and a queue
     _, arn = world.queue()
     group = world.group()
@@ -325,7 +186,7 @@ def test_describe_lifecycle_hooks_reports_defaults_and_global_timeout(world: Wor
     assert "NotificationTargetARN" not in hooks["short"]
 
 
-def test_put_lifecycle_hook_update_keeps_unspecified_fields(world: World) -> None:
+def test_put_lifecycle_hook_update_keeps_unspecified_fields(world: HookedWorld) -> None:
     # GIVEN a hook with every field set
     url, arn = world.queue()
     group = world.group()
@@ -351,7 +212,7 @@ def test_put_lifecycle_hook_update_keeps_unspecified_fields(world: World) -> Non
     assert world.sqs.receive_message(QueueUrl=url).get("Messages", []) == []
 
 
-def test_update_with_target_sends_a_new_test_notification(world: World) -> None:
+def test_update_with_target_sends_a_new_test_notification(world: HookedWorld) -> None:
     # GIVEN a hook without a target
     url, arn = world.queue()
     group = world.group()
@@ -368,7 +229,7 @@ def test_update_with_target_sends_a_new_test_notification(world: World) -> None:
 
 
 @pytest.mark.parametrize("timeout", [30, 7200])
-def test_heartbeat_timeout_limits_are_accepted(world: World, timeout: int) -> None:
+def test_heartbeat_timeout_limits_are_accepted(world: HookedWorld, timeout: int) -> None:
     group = world.group()
     world.launch_hook(group, None, HeartbeatTimeout=timeout)
     [hook] = world.asg.describe_lifecycle_hooks(AutoScalingGroupName=group)["LifecycleHooks"]
@@ -377,7 +238,7 @@ def test_heartbeat_timeout_limits_are_accepted(world: World, timeout: int) -> No
 
 
 @pytest.mark.parametrize("timeout", [29, 7201])
-def test_heartbeat_timeout_out_of_range_is_a_validation_error(world: World, timeout: int) -> None:
+def test_heartbeat_timeout_out_of_range_is_a_validation_error(world: HookedWorld, timeout: int) -> None:
     group = world.group()
     code, message, status = error_of(lambda: world.launch_hook(group, None, HeartbeatTimeout=timeout))
     assert (code, status) == ("ValidationError", 400)
@@ -385,7 +246,7 @@ def test_heartbeat_timeout_out_of_range_is_a_validation_error(world: World, time
     assert world.asg.describe_lifecycle_hooks(AutoScalingGroupName=group)["LifecycleHooks"] == []
 
 
-def test_default_result_must_be_continue_or_abandon(world: World) -> None:
+def test_default_result_must_be_continue_or_abandon(world: HookedWorld) -> None:
     group = world.group()
     code, message, _ = error_of(lambda: world.launch_hook(group, None, DefaultResult="MAYBE"))
     assert code == "ValidationError"
@@ -400,7 +261,7 @@ def test_default_result_must_be_continue_or_abandon(world: World) -> None:
         f"arn:aws:sqs:eu-west-1:{ACCOUNT_ID}:other-region",
     ],
 )
-def test_target_that_is_not_an_existing_queue_is_rejected(world: World, target: str) -> None:
+def test_target_that_is_not_an_existing_queue_is_rejected(world: HookedWorld, target: str) -> None:
     group = world.group()
     code, message, status = error_of(
         lambda: world.asg.put_lifecycle_hook(
@@ -416,7 +277,7 @@ def test_target_that_is_not_an_existing_queue_is_rejected(world: World, target: 
     assert world.asg.describe_lifecycle_hooks(AutoScalingGroupName=group)["LifecycleHooks"] == []
 
 
-def test_fifo_queue_is_not_a_valid_target(world: World) -> None:
+def test_fifo_queue_is_not_a_valid_target(world: HookedWorld) -> None:
     group = world.group()
     url = world.sqs.create_queue(QueueName=f"hooks-{world.unique}.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
     code, message, _ = error_of(lambda: world.launch_hook(group, world.queue_arn(url)))
@@ -424,14 +285,14 @@ def test_fifo_queue_is_not_a_valid_target(world: World) -> None:
     assert message.startswith("Unable to publish test message")
 
 
-def test_put_lifecycle_hook_on_unknown_group_is_a_validation_error(world: World) -> None:
+def test_put_lifecycle_hook_on_unknown_group_is_a_validation_error(world: HookedWorld) -> None:
     code, message, status = error_of(lambda: world.launch_hook(f"missing-{world.unique}", None))
     assert (code, status) == ("ValidationError", 400)
     assert f"missing-{world.unique}" in message
 
 
 # ----------------------------------------------------------------------------------------------- launches
-def test_group_without_launch_hooks_launches_straight_into_service(world: World, sandbox: Sandbox) -> None:
+def test_group_without_launch_hooks_launches_straight_into_service(world: HookedWorld, sandbox: Sandbox) -> None:
     # GIVEN a group with no hooks
     group = world.group()
 
@@ -443,7 +304,7 @@ def test_group_without_launch_hooks_launches_straight_into_service(world: World,
     assert sandbox.lifecycle.pending_actions(asg=group) == []
 
 
-def test_update_auto_scaling_group_scale_out_waits_too(world: World) -> None:
+def test_update_auto_scaling_group_scale_out_waits_too(world: HookedWorld) -> None:
     # GIVEN a hooked group
     url, arn = world.queue()
     group = world.group()
@@ -460,7 +321,7 @@ def test_update_auto_scaling_group_scale_out_waits_too(world: World) -> None:
 
 
 def test_group_created_with_hook_specification_gets_messages_for_initial_capacity(
-    world: World, sandbox: Sandbox
+    world: HookedWorld, sandbox: Sandbox
 ) -> None:
     # GIVEN a queue
     url, arn = world.queue()
@@ -494,7 +355,7 @@ def test_group_created_with_hook_specification_gets_messages_for_initial_capacit
     assert [n.kind for n in sandbox.lifecycle.notifications(asg=group)] == ["test", "launch", "launch"]
 
 
-def test_group_creation_with_bad_hook_specification_creates_nothing(world: World) -> None:
+def test_group_creation_with_bad_hook_specification_creates_nothing(world: HookedWorld) -> None:
     # WHEN a group is created with a hook whose target does not exist
     name = f"asg-{world.unique}-bad"
     code, message, _ = error_of(
@@ -519,7 +380,7 @@ def test_group_creation_with_bad_hook_specification_creates_nothing(world: World
     assert world.asg.describe_lifecycle_hooks(AutoScalingGroupName=name)["LifecycleHooks"] == []
 
 
-def test_two_launch_hooks_instance_enters_service_only_after_both(world: World, sandbox: Sandbox) -> None:
+def test_two_launch_hooks_instance_enters_service_only_after_both(world: HookedWorld, sandbox: Sandbox) -> None:
     # GIVEN a group with two launch hooks on two queues
     url_a, arn_a = world.queue("a")
     url_b, arn_b = world.queue("b")
@@ -549,7 +410,7 @@ def test_two_launch_hooks_instance_enters_service_only_after_both(world: World, 
     assert (entered.cause, entered.hook) == ("CONTINUE", "hook-b")
 
 
-def test_journal_records_the_tags_at_each_transition(world: World, sandbox: Sandbox) -> None:
+def test_journal_records_the_tags_at_each_transition(world: HookedWorld, sandbox: Sandbox) -> None:
     # GIVEN a waiting instance
     url, arn = world.queue()
     group = world.group()
@@ -573,7 +434,7 @@ def test_journal_records_the_tags_at_each_transition(world: World, sandbox: Sand
         events[1].tags["Name"] = "renamed"  # type: ignore[index]
 
 
-def test_terminating_a_waiting_instance_closes_its_action(world: World, sandbox: Sandbox) -> None:
+def test_terminating_a_waiting_instance_closes_its_action(world: HookedWorld, sandbox: Sandbox) -> None:
     # GIVEN a waiting instance
     url, arn = world.queue()
     group = world.group()
@@ -595,7 +456,7 @@ def test_terminating_a_waiting_instance_closes_its_action(world: World, sandbox:
 
 
 # ----------------------------------------------------------------------------------------------- completion errors
-def test_complete_lifecycle_action_bad_requests_are_validation_errors(world: World) -> None:
+def test_complete_lifecycle_action_bad_requests_are_validation_errors(world: HookedWorld) -> None:
     # GIVEN a hooked group with one waiting instance
     url, arn = world.queue()
     group = world.group()
@@ -639,7 +500,7 @@ def test_complete_lifecycle_action_bad_requests_are_validation_errors(world: Wor
     assert world.states(group)[body["EC2InstanceId"]] == "Pending:Wait"
 
 
-def test_missing_required_parameters_get_aws_shaped_errors(world: World, sandbox: Sandbox) -> None:
+def test_missing_required_parameters_get_aws_shaped_errors(world: HookedWorld, sandbox: Sandbox) -> None:
     # GIVEN a client that skips botocore's own checks, so the sandbox sees the raw request
     raw = sandbox.client("autoscaling", config=Config(parameter_validation=False))
     group = world.group()
@@ -666,7 +527,7 @@ def test_missing_required_parameters_get_aws_shaped_errors(world: World, sandbox
         assert f"Value null at '{member}'" in message
 
 
-def test_heartbeat_never_extends_past_the_global_timeout(world: World, sandbox: Sandbox) -> None:
+def test_heartbeat_never_extends_past_the_global_timeout(world: HookedWorld, sandbox: Sandbox) -> None:
     # GIVEN a waiting instance whose global timeout is (made) close
     url, arn = world.queue()
     group = world.group()
@@ -689,7 +550,9 @@ def test_heartbeat_never_extends_past_the_global_timeout(world: World, sandbox: 
 
 # ----------------------------------------------------------------------------------------------- timeouts
 @pytest.mark.parametrize("default_result", ["CONTINUE", "ABANDON"])
-def test_heartbeat_timeout_applies_the_default_result(world: World, sandbox: Sandbox, default_result: str) -> None:
+def test_heartbeat_timeout_applies_the_default_result(
+    world: HookedWorld, sandbox: Sandbox, default_result: str
+) -> None:
     # GIVEN a hook with a 30 s heartbeat and a waiting instance
     url, arn = world.queue()
     group = world.group()

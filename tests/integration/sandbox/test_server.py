@@ -32,6 +32,21 @@ def test_plain_boto3_reaches_every_service_we_use(sandbox: Sandbox, unique: str)
     assert sandbox.journal.count("sqs", "CreateQueue") >= 1
 
 
+def test_the_journal_records_which_resources_and_tag_keys_a_tag_call_wrote(sandbox: Sandbox) -> None:
+    # GIVEN two instances
+    ec2 = sandbox.client("ec2")
+    ids = [i["InstanceId"] for i in ec2.run_instances(ImageId="ami-12c6146b", MinCount=2, MaxCount=2)["Instances"]]
+    start = len(sandbox.journal.records())
+    # WHEN both are tagged with two keys in one call, then one key is deleted from the first
+    ec2.create_tags(Resources=ids, Tags=[{"Key": "Name", "Value": "a"}, {"Key": "Team", "Value": "b"}])
+    ec2.delete_tags(Resources=ids[:1], Tags=[{"Key": "Team"}])
+    ec2.terminate_instances(InstanceIds=ids)
+    # THEN the journal has both calls with their resources and keys, in request order
+    created, deleted = [r for r in sandbox.journal.records()[start:] if r.action in ("CreateTags", "DeleteTags")]
+    assert (created.resources, created.tag_keys, created.status) == (tuple(ids), ("Name", "Team"), 200)
+    assert (deleted.resources, deleted.tag_keys) == (tuple(ids[:1]), ("Team",))
+
+
 def test_unknown_action_gets_an_aws_shaped_error_not_a_traceback(sandbox: Sandbox) -> None:
     # GIVEN a query-protocol request for an action no service has
     response = requests.post(
