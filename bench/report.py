@@ -11,8 +11,8 @@ from bench.config import bucket_label
 from bench.floor import floor_releases
 from bench.results import BenchResults, RunResult
 from bench.targets import evaluate_targets
-from bench.timeline import PHASES
-from sandbox.throttling import AUTOSCALING, BucketSpec
+from bench.timeline import PHASES, full_bucket_seconds, release_pace
+from sandbox.throttling import AUTOSCALING, EC2_CREATE_TAGS, BucketSpec
 
 
 def results_json(results: BenchResults) -> dict[str, Any]:
@@ -33,7 +33,7 @@ def print_report(results: BenchResults, out: TextIO) -> None:
         _print_runs(bucket, [r for r in results.runs if r.autoscaling_bucket == bucket], out)
     if results.runs:
         _print_calls(results.runs, out)
-        _print_time_split(results.runs, out)
+        _print_time_split(results.runs, _specs_by_label(results.settings), float(results.settings["rate_scale"]), out)
     if results.sweep:
         _print_sweep(results.sweep, out)
     _print_footprint(results, out)
@@ -104,7 +104,9 @@ def _print_calls(runs: list[RunResult], out: TextIO) -> None:
             print(f"    {r.duplicate_names} instances share a Name, {r.unnamed} released unnamed", file=out)
 
 
-def _print_time_split(runs: list[RunResult], out: TextIO) -> None:
+def _print_time_split(
+    runs: list[RunResult], specs: dict[str, dict[str, BucketSpec]], rate_scale: float, out: TextIO
+) -> None:
     print(
         "\nWhere the median instance's time goes (s; launch -> the invocation that first carried it began ->"
         " its cold start -> DescribeInstances answered -> CreateTags answered -> released); the median of each"
@@ -113,10 +115,10 @@ def _print_time_split(runs: list[RunResult], out: TextIO) -> None:
     )
     for r in runs:
         split = r.where_time_goes
-        if not split:
+        if "median_instance" not in split:
             print(f"  {_run_name(r)}: no instance with a complete timeline", file=out)
             continue
-        median = split["median_instance"]
+        median, pace = split["median_instance"], release_pace(r.release_curve)
         phases = " + ".join(
             f"{phase} {median['phases'][phase]:g} [{split['phase_medians'][phase]:g}, "
             f"{split['phase_shares'][phase]:.0%}]"
@@ -127,9 +129,23 @@ def _print_time_split(runs: list[RunResult], out: TextIO) -> None:
             f"{median['phases']['backoff']:g} [{split['phase_medians']['backoff']:g}, "
             f"{split['phase_shares']['backoff']:.0%}]; completion attempts {median['completion_attempts']} "
             f"[mean {split['mean_completion_attempts']:g}], throttled {median['throttled']}; "
-            f"launch order kept (rank correlation) {_fmt(split['launch_order_kept'])}",
+            f"launch order kept (rank correlation) {_fmt(split['launch_order_kept'])}; first release at "
+            f"{_fmt(pace['first_release'])} s, then {_fmt(pace['steady_rate'])} per s (10th to 90th percent); "
+            f"{_idle(r, specs[r.autoscaling_bucket], rate_scale)}",
             file=out,
         )
+
+
+def _idle(run: RunResult, specs: dict[str, BucketSpec], rate_scale: float) -> str:
+    """How long each bucket of the path sat full (refill wasted) before the last release, from the timelines:
+    completions draw from Auto Scaling's, first CreateTags from CreateTags' (other calls are left out)."""
+    parts = []
+    for label, bucket, point in (("Auto Scaling", AUTOSCALING, "completed"), ("CreateTags", EC2_CREATE_TAGS, "tagged")):
+        spec = specs[bucket]
+        times = [t[point] for t in run.timelines if t[point] is not None]
+        seconds = full_bucket_seconds(times, spec.burst, spec.refill_per_second * rate_scale)
+        parts.append(f"{label} {seconds:.1f} s")
+    return "buckets full (refill wasted): " + ", ".join(parts)
 
 
 def _print_sweep(sweep: dict[str, Any], out: TextIO) -> None:
@@ -198,6 +214,18 @@ def _run_name(r: RunResult) -> str:
 
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
+
+
+def read_json(path: Path) -> BenchResults:
+    """An earlier run's results, as :func:`write_json` wrote them (a file of another version: UsageError)."""
+    from cli.common import UsageError  # noqa: PLC0415 - the CLI's error, raised only for its --report-from
+
+    try:
+        data = json.loads(path.read_text())
+        runs = [RunResult(**run) for run in data["runs"]]
+        return BenchResults(data["settings"], runs, data["cold_start"], data["cold_path"], data["sweep"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise UsageError(f"cannot read {path} as results of this version of asg-namer bench: {error}") from error
 
 
 def write_json(results: BenchResults, path: Path) -> None:

@@ -259,6 +259,29 @@ def where_time_goes(timelines: Sequence[InstanceTimeline]) -> dict[str, Any]:
     }
 
 
+def release_pace(curve: Sequence[float]) -> dict[str, float | None]:
+    """When the first instance was released, and the steady rate between the 10th and the 90th percent of
+    releases (instances per second): a late start and a slow pace are different problems."""
+    if not curve:
+        return {"first_release": None, "steady_rate": None}
+    low, high = curve[int(0.1 * (len(curve) - 1))], curve[int(0.9 * (len(curve) - 1))]
+    count = int(0.9 * (len(curve) - 1)) - int(0.1 * (len(curve) - 1))
+    return {"first_release": _r(curve[0]), "steady_rate": _r(count / (high - low)) if high > low else None}
+
+
+def full_bucket_seconds(times: Iterable[float], burst: float, refill: float) -> float:
+    """How long a token bucket that started full at 0 s sat full (its refill wasted) until the last of the
+    accepted calls at ``times`` (seconds): 0 means every token was used as soon as it came, that bucket bound."""
+    level, now, full = burst, 0.0, 0.0
+    for moment in sorted(times):
+        elapsed = max(0.0, moment - now)
+        to_fill = (burst - level) / refill if refill > 0 else math.inf
+        full += max(0.0, elapsed - to_fill)
+        level = max(0.0, min(burst, level + elapsed * refill) - 1)
+        now = max(now, moment)
+    return full
+
+
 def release_curve(timelines: Sequence[InstanceTimeline]) -> list[float]:
     """Seconds since the first launch at which each instance left Pending:Wait, in order."""
     return sorted(t.completed for t in timelines if t.completed is not None)

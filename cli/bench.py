@@ -115,6 +115,12 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out-dir", type=Path, default=DEFAULT_OUT_DIR, help="where bench.json and bench.png go")
     parser.add_argument("--json", type=Path, dest="json_path", help="JSON results path (default OUT_DIR/bench.json)")
     parser.add_argument("--chart", type=Path, help="PNG chart path (default OUT_DIR/bench.png)")
+    parser.add_argument(
+        "--report-from",
+        type=Path,
+        metavar="BENCH_JSON",
+        help="run nothing: print the report of an earlier run's JSON (and draw its chart with --chart)",
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> BenchConfig:
@@ -150,7 +156,15 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
-    from bench.report import print_report, write_chart, write_json  # noqa: PLC0415 - matplotlib, when charted
+    from bench.report import print_report, read_json, write_chart, write_json  # noqa: PLC0415 - matplotlib, when charted
+
+    if args.report_from is not None:
+        results = read_json(args.report_from)
+        print_report(results, out)
+        if args.chart is not None:
+            write_chart(results, args.chart)
+            print(f"\nWrote {args.chart}", file=out)
+        return 0
     from bench.runner import run_benchmark  # noqa: PLC0415 - starts moto
 
     config = config_from_args(args)

@@ -10,7 +10,7 @@ import pytest
 from bench.config import ASG_NAMER, BASELINE, SLOT_CANDIDATE, BenchConfig
 from bench.floor import floor_releases, floor_seconds
 from bench.footprint import cold_path, cold_start, peak_memory
-from bench.report import print_report, write_chart, write_json
+from bench.report import print_report, read_json, write_chart, write_json
 from bench.results import BenchResults, RunResult
 from bench.runner import run_one
 from sandbox import Sandbox
@@ -155,6 +155,8 @@ def test_results_are_written_printed_and_charted(runs: dict[str, RunResult], tmp
         } <= set(run)
         assert len(run["timelines"]) == 5
     assert {t["status"] for t in data["targets"]} <= {"PASS", "MISS", "N/A"}
+    # AND the file reads back as the same results (what --report-from prints)
+    assert read_json(path).runs == results.runs
     # AND the printout states the assumed bucket, and the PNG exists
     text = printed.read_text()
     assert "ASSUMED" in text and "200+20/s" in text and "Where the median instance's time goes" in text

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bench.config import ASSUMED_AUTOSCALING_BUCKET, GENEROUS_AUTOSCALING_BUCKET, BenchConfig, SweepConfig
@@ -60,3 +62,13 @@ def test_two_presets_at_once_are_refused_in_one_line(capsys: pytest.CaptureFixtu
     assert main(["bench", "--quick", "--full"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "give one" in err
+
+
+def test_a_report_from_a_file_that_is_not_results_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = tmp_path / "other.json"
+    other.write_text('{"runs": [{"candidate": "asg-namer"}]}')
+    assert main(["bench", "--report-from", str(other)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"cannot read {other}" in err

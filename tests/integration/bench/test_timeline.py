@@ -17,9 +17,11 @@ from bench.timeline import (
     ReceiptLog,
     backoff_seconds,
     build_timelines,
+    full_bucket_seconds,
     named_instances,
     rank_correlation,
     release_curve,
+    release_pace,
     where_time_goes,
 )
 from sandbox.clock import SandboxClock
@@ -170,6 +172,21 @@ def test_where_time_goes_picks_the_median_instance_and_sums_the_shares() -> None
     # AND release order against launch order is measured (a, b, c released 1st, 3rd, 2nd)
     assert split["launch_order_kept"] == pytest.approx(0.5)
     assert release_curve(timelines) == [1.0, 2.0, 3.0]
+
+
+def test_release_pace_tells_a_late_start_from_a_slow_pace() -> None:
+    # GIVEN 101 releases: the first after 20 s, then one every 0.125 s (8 per second)
+    curve = [20 + 0.125 * i for i in range(101)]
+    # THEN the first release and the steady rate between the 10th and the 90th percent are told apart
+    assert release_pace(curve) == {"first_release": 20.0, "steady_rate": pytest.approx(8.0)}
+    assert release_pace([]) == {"first_release": None, "steady_rate": None}
+
+
+def test_a_bucket_drained_as_it_refills_is_never_full_and_idle_time_is_counted() -> None:
+    # GIVEN a bucket of 2 tokens + 1 per second: 2 calls at once, then one a second
+    assert full_bucket_seconds([0, 0, 1, 2, 3], burst=2, refill=1) == 0
+    # WHEN nothing calls between 1 s and 6 s, it is full again after 2 s and wastes the 3 s after that
+    assert full_bucket_seconds([0, 0, 1, 6], burst=2, refill=1) == pytest.approx(3)
 
 
 def test_rank_correlation_is_one_in_order_and_minus_one_reversed() -> None:
