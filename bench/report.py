@@ -64,6 +64,8 @@ def _print_settings(s: dict[str, Any], out: TextIO) -> None:
         file=out,
     )
     print(f"Emulator: {s['emulator']}", file=out)
+    if "code" in s:
+        print(f"Code measured: {s['code']}", file=out)
 
 
 def _print_runs(bucket: str, runs: list[RunResult], out: TextIO) -> None:

@@ -19,11 +19,13 @@ import json
 import math
 import os
 import random
+import subprocess
 import time
 import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any, TextIO
 
 from bench.config import ASG_NAMER, BASELINE, SLOT_CANDIDATE, BenchConfig, bucket_label
@@ -347,8 +349,27 @@ def _settings(config: BenchConfig, sandbox: Sandbox) -> dict[str, Any]:
         "buckets": {k: asdict(v) for k, v in specs.items()},
         "autoscaling_buckets_run": [bucket_label(b) for b in config.autoscaling_buckets],
         "emulator": EMULATOR_CHANGES if config.emulator_fixes else "moto as it is",
+        "code": _code_version(),
         "note": "bucket refills are multiplied by rate_scale; floor_seconds is already divided by it",
     }
+
+
+def _code_version() -> str:
+    """The commit measured (and whether the checkout had changes), so a result names the handler it timed."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        changed = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--", "handler", "bench", "sandbox"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    return f"{commit}{' with uncommitted changes' if changed else ''}"
 
 
 def _plain(value: Any) -> Any:
