@@ -21,6 +21,7 @@ $(STAMP): pyproject.toml
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/shellcheck scripts/*.sh scripts/run-pytest .ci/run
 
 typecheck: install
 	$(BIN)/mypy

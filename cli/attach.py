@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -214,6 +215,9 @@ def run(args: argparse.Namespace) -> int:
             " launch hook is completed",
             file=sys.stderr,
         )
+    lookup.warn_if_hostnames_cannot_be_read(
+        aws, group, os.environ.get("NAME_TAG_KEY") or "Name", lookup.hostname_safe(aws, args.stack)
+    )
     running = [i for i in group.get("Instances", []) if not i.get("LifecycleState", "").startswith("Terminat")]
     print(
         f"warning: the {len(running)} instance(s) already in {args.asg} will never get a hook message;"

@@ -49,6 +49,11 @@ def add_template_options(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    with sweep.quiet_handler_logs():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     aws = Aws.from_args(args)
     settings = sweep.settings_for(aws, args.stack, tag_key=args.tag_key)
     explicit = sweep.template_option(args.name_template)

@@ -62,8 +62,13 @@ class Aws:
     def fleet(self) -> Fleet:
         """EC2 and Auto Scaling reads and writes through the same code the Lambda runs, with this session."""
         if self._fleet is None:
-            self._fleet = Fleet(self._config, session=self.session)
+            self._fleet = Fleet(
+                self._config, make_client=lambda service, config: self.session.client(service, config=config)
+            )
         return self._fleet
+
+    def _client_with(self, service: str, config: Config) -> Any:
+        return self.session.client(service, config=config)
 
     def client(self, service: str) -> Any:
         if service not in self._clients:

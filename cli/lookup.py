@@ -1,4 +1,4 @@
-"""Read-only lookups the operator commands share: groups, hooks, stacks, queues and the template to use.
+"""Read-only lookups the operator commands share: groups, hooks, stacks, queues, launch templates.
 
 Instances are read through handler.fleet.Fleet (``Aws.fleet()``), the same code the Lambda uses.
 """
@@ -6,6 +6,8 @@ Instances are read through handler.fleet.Fleet (``Aws.fleet()``), the same code 
 from __future__ import annotations
 
 import json
+import os
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -42,6 +44,61 @@ def group(aws: Aws, name: str) -> dict[str, Any]:
 def launch_hooks(aws: Aws, asg_name: str) -> list[dict[str, Any]]:
     hooks = aws.client("autoscaling").describe_lifecycle_hooks(AutoScalingGroupName=asg_name)["LifecycleHooks"]
     return [h for h in hooks if h.get("LifecycleTransition") == LAUNCH_TRANSITION]
+
+
+def metadata_tags_problem(aws: Aws, group: dict[str, Any]) -> str | None:
+    """Why instances of this group cannot read their tags through instance metadata, or None when they can.
+
+    The hostname helper reads the Name tag there: the launch template needs
+    ``MetadataOptions.InstanceMetadataTags: enabled`` (launch configurations cannot enable it).
+    """
+    spec = group.get("LaunchTemplate") or (
+        group.get("MixedInstancesPolicy", {}).get("LaunchTemplate", {}).get("LaunchTemplateSpecification")
+    )
+    if not spec:
+        return "it launches from a launch configuration, which cannot enable instance metadata tags"
+    selector = (
+        {"LaunchTemplateId": spec["LaunchTemplateId"]}
+        if spec.get("LaunchTemplateId")
+        else {"LaunchTemplateName": spec["LaunchTemplateName"]}
+    )
+    versions = aws.client("ec2").describe_launch_template_versions(
+        **selector, Versions=[str(spec.get("Version") or "$Default")]
+    )["LaunchTemplateVersions"]
+    options = versions[0].get("LaunchTemplateData", {}).get("MetadataOptions", {}) if versions else {}
+    if options.get("InstanceMetadataTags") != "enabled":
+        return "its launch template does not set MetadataOptions.InstanceMetadataTags: enabled"
+    return None
+
+
+def hostname_safe(aws: Aws, stack: str | None) -> bool:
+    """HOSTNAME_SAFE as the function has it (its environment, through the stack), else as this shell has it."""
+    env: Mapping[str, str] = os.environ
+    if stack:
+        function = output(stack_outputs(aws, stack), ("FunctionName",), stack, required=False)
+        if function:
+            configuration = aws.client("lambda").get_function_configuration(FunctionName=function)
+            env = configuration.get("Environment", {}).get("Variables", {})
+    return str(env.get("HOSTNAME_SAFE", "")).strip().lower() in ("true", "1", "yes")
+
+
+def warn_if_hostnames_cannot_be_read(aws: Aws, group: dict[str, Any], tag_key: str, enabled: bool) -> None:
+    """With HOSTNAME_SAFE on, instances are meant to take their Name as hostname: say when they cannot."""
+    if not enabled:
+        return
+    problem = metadata_tags_problem(aws, group)
+    if problem:
+        print(
+            f"warning: HOSTNAME_SAFE is on but instances of {group['AutoScalingGroupName']} cannot read their"
+            f" {tag_key} tag from instance metadata: {problem} (docs/hostnames.md)",
+            file=sys.stderr,
+        )
+    if " " in tag_key or "/" in tag_key:
+        print(
+            f"warning: the tag key {tag_key!r} holds a space or '/', which instance metadata cannot serve;"
+            " the hostname helper cannot read it",
+            file=sys.stderr,
+        )
 
 
 def parse_template(text: str, where: str = "--name-template") -> NameTemplate:

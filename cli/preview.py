@@ -13,7 +13,7 @@ import argparse
 from collections import defaultdict
 from typing import Any
 
-from cli import sweep
+from cli import lookup, sweep
 from cli.backfill import add_template_options
 from cli.common import EXIT_FAILURES, EXIT_OK, Aws, add_aws_options
 from handler.config import Settings
@@ -45,6 +45,11 @@ def register(subparsers: Any, help_text: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    with sweep.quiet_handler_logs():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     aws = Aws.from_args(args)
     settings = sweep.settings_for(aws, args.stack, tag_key=args.tag_key)
     explicit = sweep.template_option(args.name_template)
@@ -52,10 +57,15 @@ def run(args: argparse.Namespace) -> int:
     plan = sweep.plan_for(aws, reconcile, [args.asg], fix_drift=True, template=explicit)
     sweep.describe_templates(reconcile, plan.groups, explicit)
     print(f"Tag key {settings.name_tag_key!r}" + (" (host labels: HOSTNAME_SAFE)" if settings.hostname_safe else ""))
+    group = lookup.group(aws, args.asg)
+    lookup.warn_if_hostnames_cannot_be_read(aws, group, settings.name_tag_key, settings.hostname_safe)
     if not plan.steps:
         print(f"{args.asg} has no instances.")
         return EXIT_OK
     print_preview(aws, plan, settings)
+    lookup.warn_if_hostnames_cannot_be_read(
+        aws, lookup.group(aws, args.asg), settings.name_tag_key, settings.hostname_safe
+    )
     problems = plan.count(Action.FAIL) + plan.count(Action.WAIT)
     changes = plan.writes
     print(

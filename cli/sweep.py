@@ -11,9 +11,10 @@ Exit 0 when everything is named, 1 when some instances could not be named (or we
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from cli import lookup
@@ -55,6 +56,11 @@ def register(subparsers: Any, help_text: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    with quiet_handler_logs():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     aws = Aws.from_args(args)
     settings = settings_for(aws, args.stack, queue_arn=args.queue_arn)
     if not args.asg and not settings.queue_arn and not settings.sweep_groups:
@@ -86,9 +92,19 @@ def settings_for(aws: Aws, stack: str | None, *, queue_arn: str | None = None, t
         raise CliError(f"{source}: {error}") from None
 
 
-def sweep_for(aws: Aws, settings: Settings) -> Sweep:
-    """The handler's sweep with this session's clients; its log lines stay quiet: the command reports."""
+@contextlib.contextmanager
+def quiet_handler_logs() -> Iterator[None]:
+    """The handler's JSON log lines are for CloudWatch; here the command reports what happens."""
+    level = logger.log_level
     logger.setLevel("CRITICAL")
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def sweep_for(aws: Aws, settings: Settings) -> Sweep:
+    """The handler's sweep with this session's clients."""
     fleet = aws.fleet()
     return Sweep(settings, fleet, new_metrics(settings.metrics_namespace, settings.service_name), HookDirectory(fleet))
 
@@ -122,9 +138,7 @@ def describe_templates(sweep: Sweep, groups: Sequence[str], explicit: NameTempla
         source = {
             TemplateSource.EXPLICIT: "--name-template",
             TemplateSource.HOOK_METADATA: f"metadata of hook {hook.name!r}" if hook else "hook metadata",
-            TemplateSource.CONFIGURED: "NAME_TEMPLATE"
-            if os.environ.get("NAME_TEMPLATE")
-            else "the configured template",
+            TemplateSource.CONFIGURED: "NAME_TEMPLATE, else the default",
         }[resolved.source]
         print(f"Template {resolved.template.source!r} (from {source}) for {group}")
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import boto3
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
@@ -38,6 +38,9 @@ GROUP_TAG = "aws:autoscaling:groupName"  # set by Auto Scaling on every instance
 # A launch whose lifecycle action was completed with ABANDON (docs/aws-behaviour.md, "Scaling activities").
 _ABANDONED_LAUNCH = "Lifecycle Action Completed with ABANDON Result"
 _LAUNCH_ACTIVITY = re.compile(r"Launching a new EC2 instance: (i-[0-9a-f]+)")
+
+
+ClientFactory = Callable[[str, Config], Any]
 
 
 class TransientAwsError(Exception):
@@ -127,7 +130,8 @@ def client_config(retries: dict[str, Any], max_pool_connections: int) -> Config:
 
     One call with its botocore retries must fit in TIME_MARGIN_SECONDS (default 25 s), because tenacity can
     only stop between calls: 3 attempts x (2 s connect + 5 s read) + botocore's backoff (under 3 s) = 24 s at
-    worst. The longer retrying is tenacity's, in namer.py, against the invocation's deadline.
+    worst. The longer retrying is tenacity's, in launch.py, against the invocation's deadline. (In adaptive
+    mode the client-side rate limiter may also wait before sending: heartbeats never go through it.)
     """
     return Config(
         retries=retries,
@@ -140,16 +144,25 @@ def client_config(retries: dict[str, Any], max_pool_connections: int) -> Config:
 class Fleet:
     """EC2 and Auto Scaling as the handler and the CLI use them; boto3 errors become the three exceptions above.
 
-    The CLI passes its own session (``--profile``); the Lambda builds one from the environment.
+    Clients come from ``make_client(service, config)``: the CLI passes its boto3 session's (``--profile``);
+    the Lambda's come straight from botocore, which is all it needs (boto3 would add s3transfer and its
+    resource layer to every cold start). Both honour AWS_ENDPOINT_URL.
     """
 
-    def __init__(self, config: Config, region: str | None = None, session: boto3.session.Session | None = None) -> None:
-        session = session or boto3.session.Session(region_name=region)
-        self._ec2 = session.client("ec2", config=config)
-        self._autoscaling = session.client("autoscaling", config=config)
+    def __init__(self, config: Config, region: str | None = None, make_client: ClientFactory | None = None) -> None:
+        if make_client is None:
+            session = botocore.session.get_session()
+
+            def make_client(service: str, config: Config) -> Any:
+                return session.create_client(service, region_name=region, config=config)
+
+        self._make_client = make_client
+        self._ec2 = make_client("ec2", config)
+        self._autoscaling = make_client("autoscaling", config)
         # DynamoDB only for {slot} templates: built on first use, so other deployments never load its model.
-        self._session, self._config = session, config
+        self._config = config
         self._dynamodb: Any = None
+        self._heartbeats: Any = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Fleet:
@@ -315,16 +328,26 @@ class Fleet:
                 return found
 
     def heartbeat(self, asg_name: str, hook_name: str, token: str) -> None:
+        """Through a client of its own in standard retry mode: under sustained throttling the adaptive mode's
+        client-side limiter queues a call behind the others for longer than the deadline margin (measured in
+        the sandbox: up to 34 s with eight workers), and a heartbeat that comes too late keeps nothing alive."""
         self._lifecycle_call(
             "record_lifecycle_action_heartbeat",
+            client=self._heartbeat_client(),
             AutoScalingGroupName=asg_name,
             LifecycleHookName=hook_name,
             LifecycleActionToken=token,
         )
 
-    def _lifecycle_call(self, operation: str, **params: str) -> None:
+    def _heartbeat_client(self) -> Any:
+        if self._heartbeats is None:
+            retries = {**(self._config.retries or {}), "mode": "standard"}
+            self._heartbeats = self._make_client("autoscaling", self._config.merge(Config(retries=retries)))
+        return self._heartbeats
+
+    def _lifecycle_call(self, operation: str, client: Any = None, **params: str) -> None:
         try:
-            _call(lambda: getattr(self._autoscaling, operation)(**params))
+            _call(lambda: getattr(client or self._autoscaling, operation)(**params))
         except ClientError as error:
             if _code(error) == "ValidationError" and _NO_ACTIVE_ACTION in str(error):
                 raise ActionNotActive(error.response.get("Error", {}).get("Message", str(error))) from error
@@ -400,30 +423,9 @@ class Fleet:
             raise TransientAwsError(f"slot transaction cancelled: {reasons}") from error
         return ClaimOutcome(True)
 
-    def release_slot(self, table: str, pool: str, slot: int, holder: str) -> bool:
-        """Frees a dead holder's number (the sweep): False when someone else holds it by now."""
-        items = [
-            {
-                "Delete": {
-                    "TableName": table,
-                    "Key": _key(pool, _slot_key(slot)),
-                    "ConditionExpression": "holder = :holder",
-                    "ExpressionAttributeValues": {":holder": {"S": holder}},
-                }
-            },
-            {"Delete": {"TableName": table, "Key": _key(pool, _HOLDER_PREFIX + holder)}},
-        ]
-        try:
-            _call(lambda: self._table_client().transact_write_items(TransactItems=items))
-        except ClientError as error:
-            if _code(error) == "TransactionCanceledException":
-                return False
-            raise
-        return True
-
     def _table_client(self) -> Any:
         if self._dynamodb is None:
-            self._dynamodb = self._session.client("dynamodb", config=self._config)
+            self._dynamodb = self._make_client("dynamodb", self._config)
         return self._dynamodb
 
 
@@ -446,7 +448,7 @@ def _key(pool: str, sort_key: str) -> dict[str, Any]:
 
 
 def _call(operation: Any) -> Any:
-    """Runs one boto3 call, turning what is worth retrying into TransientAwsError."""
+    """Runs one AWS call, turning what is worth retrying into TransientAwsError."""
     try:
         return operation()
     except ClientError as error:

@@ -2,9 +2,10 @@
 
 The same Auto Scaling event reaches the queue in several shapes (direct from the lifecycle hook, wrapped
 in an SNS envelope, or as an EventBridge event), and the hook's test notification arrives on the same
-queue (docs/aws-behaviour.md, "Lifecycle notifications"). Everything downstream should see one shape, so all parsing and validation lives here, and any
-body we cannot trust raises ``MalformedMessage`` (never anything else) with a reason precise enough to
-act on from a log line. Standard library only: this runs on every cold start.
+queue (docs/aws-behaviour.md, "Lifecycle notifications"). Everything downstream should see one shape, so
+all parsing and validation lives here, and any body we cannot trust raises ``MalformedMessage`` (never
+anything else) with a reason precise enough to act on from a log line. Standard library only: this runs
+on every cold start.
 """
 
 from __future__ import annotations

@@ -10,10 +10,11 @@ share one numbering and can never produce the same name. Slots live in a DynamoD
 A claim is one TransactWriteItems: the slot item (condition: it does not exist, or its holder is the dead
 instance being replaced) and the holder item (condition: the instance holds no slot in the pool yet), and
 the dead holder's item deleted. So a number is never held twice, an instance never holds two numbers, and
-nothing is locked that a crash could leave held (DynamoDB transactions: docs/aws-behaviour.md). An instance that already holds a number gets it again
-(redelivery, sweep, redrive). Reading a pool is one Query (no scan); whether holders are still alive is one
-DescribeInstances per batch for the lowest LIVENESS_CHECKS holders. A dead holder above those is not
-taken over by the queue path; the sweep frees such numbers (``Fleet.release_slot``).
+nothing is locked that a crash could leave held (DynamoDB transactions: docs/aws-behaviour.md). An instance
+that already holds a number gets it again (redelivery, sweep, redrive). Reading a pool is one Query (no
+scan); whether holders are still alive is one DescribeInstances per batch for the holders of the lowest
+LIVENESS_CHECKS numbers. In a pool with more live holders than that, a dead holder's higher number is
+taken over once it is among the lowest LIVENESS_CHECKS (until then a newcomer gets a higher number).
 """
 
 from __future__ import annotations
@@ -36,8 +37,8 @@ def claim_order(
 ) -> Iterator[tuple[int, str | None]]:
     """Numbers to try, lowest first, with the holder a claim replaces (None: nobody holds it).
 
-    A number is a candidate when nobody holds it or its holder is dead; ``skip`` are numbers already being
-    tried (by another instance of the same batch, or lost to a concurrent claim). Never ends.
+    A number is a candidate when nobody holds it or its holder is dead; ``skip`` are numbers lost to a
+    concurrent claim since the pool was read (or already given, in a preview). Never ends.
     """
     skipped = set(skip)
     slot = 1
@@ -65,7 +66,7 @@ class _Pool:
     held: dict[int, SlotItem]
     holders: dict[str, int]
     dead: set[str] = field(default_factory=set)
-    trying: set[int] = field(default_factory=set)
+    lost: set[int] = field(default_factory=set)  # numbers another batch claimed since the pool was read
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -104,13 +105,13 @@ class SlotAllocator:
         state = self._pool(pool)
         self._check_liveness()
         planned: dict[str, int] = {}
-        trying: set[int] = set()
+        given: set[int] = set()
         for instance_id in instance_ids:
             if instance_id in state.holders:
                 planned[instance_id] = state.holders[instance_id]
                 continue
-            slot, _ = next(claim_order(state.held, state.dead, trying))
-            trying.add(slot)
+            slot, _ = next(claim_order(state.held, state.dead, given))
+            given.add(slot)
             planned[instance_id] = slot
         return planned
 
@@ -120,27 +121,22 @@ class SlotAllocator:
         if not self._liveness_checked:
             self._check_liveness()
         for _ in range(2):  # a second, fresh read of the pool when the first view ran out of luck
-            with state.lock:
-                if instance_id in state.holders:
-                    return state.holders[instance_id]
             claimed = self._claim(pool, state, instance_id)
             if claimed is not None:
                 return claimed
-            state = self._pool(pool, fresh=True)
+            state = self._reread(pool)
         raise PermanentNamingFailure(f"could not claim a slot in pool {pool!r}: every attempt lost to others")
 
     def _claim(self, pool: str, state: _Pool, instance_id: str) -> int | None:
-        for _ in range(MAX_CLAIM_ATTEMPTS):
-            with state.lock:
-                slot, previous = next(claim_order(state.held, state.dead, state.trying))
-                state.trying.add(slot)
-            try:
+        """Claims of one pool run one at a time within the batch: a number a batch mate is trying can turn out
+        free again (its claim ends 'already holding'), and a concurrent claim that had skipped it would leave
+        a gap. Across batches no such care is needed: a failed transaction writes nothing."""
+        with state.lock:
+            for _ in range(MAX_CLAIM_ATTEMPTS):
+                if instance_id in state.holders:
+                    return state.holders[instance_id]
+                slot, previous = next(claim_order(state.held, state.dead, state.lost))
                 outcome = self._fleet.claim_slot(self._table, pool, slot, instance_id, self._clock(), previous)
-            except Exception:
-                with state.lock:
-                    state.trying.discard(slot)  # not lost to anyone: the retry may try it again
-                raise
-            with state.lock:
                 if outcome.claimed:
                     state.held[slot] = SlotItem(slot, instance_id, self._clock())
                     state.holders[instance_id] = slot
@@ -149,24 +145,32 @@ class SlotAllocator:
                         logger.info("slot taken over from a dead holder", extra={"slot": slot, "previous": previous})
                     return slot
                 if outcome.already_holding is not None:
-                    state.trying.discard(slot)
                     state.holders[instance_id] = outcome.already_holding
                     return outcome.already_holding
-                # someone else claimed this number meanwhile: the next candidate is still the lowest we know
+                state.lost.add(slot)  # claimed by another batch meanwhile: the next candidate is still the lowest
         return None
 
-    def _pool(self, pool: str, fresh: bool = False) -> _Pool:
+    def _pool(self, pool: str) -> _Pool:
         with self._guard:
             state = self._pools.get(pool)
-            if state is None or fresh:
-                items = self._fleet.query_pool(self._table, pool)
-                state = _Pool(
-                    held={item.slot: item for item in items}, holders={item.holder: item.slot for item in items}
-                )
-                if fresh and pool in self._pools:
-                    state.dead = set(self._pools[pool].dead)
+            if state is None:
+                state = _Pool(held={}, holders={})
+                self._read(pool, state)
                 self._pools[pool] = state
             return state
+
+    def _reread(self, pool: str) -> _Pool:
+        """A fresh read into the same view (its lock too), keeping what is known of the holders' liveness."""
+        state = self._pool(pool)
+        with state.lock:
+            self._read(pool, state)
+        return state
+
+    def _read(self, pool: str, state: _Pool) -> None:
+        items = self._fleet.query_pool(self._table, pool)
+        state.held = {item.slot: item for item in items}
+        state.holders = {item.holder: item.slot for item in items}
+        state.lost.clear()
 
     def _check_liveness(self) -> None:
         """Holders of the lowest numbers, across the pools, in one DescribeInstances; the dead are marked."""

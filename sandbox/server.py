@@ -33,6 +33,7 @@ from sandbox.api_call import ACCOUNT_ID, DEFAULT_REGION, ApiCall, identify, tagg
 from sandbox.clock import SandboxClock
 from sandbox.faults import FaultControls
 from sandbox.front_door import moto_api_refusal, refusal
+from sandbox.imds import InstanceMetadataService
 from sandbox.lifecycle import LifecycleEngine
 
 __all__ = ["ACCOUNT_ID", "DEFAULT_REGION", "CallJournal", "CallRecord", "Sandbox", "SandboxApp", "error_response"]
@@ -311,6 +312,7 @@ class Sandbox:
         self.journal = CallJournal(self.clock)
         self.lock = threading.RLock()
         self.lifecycle = LifecycleEngine(clock=self.clock, lock=self.lock)
+        self.imds = InstanceMetadataService(clock=self.clock, lock=self.lock)
         self._port = port
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
@@ -334,6 +336,10 @@ class Sandbox:
             "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", DEFAULT_REGION),
         }
 
+    def imds_endpoint(self, instance_id: str) -> str:
+        """What stands for ``http://169.254.169.254`` on one instance (sandbox.imds serves it)."""
+        return self.imds.endpoint(self.endpoint_url, instance_id)
+
     def start(self) -> Sandbox:
         moto_patches.apply(self)
         sqs_move_tasks.install(self.clock, self.lock)
@@ -341,7 +347,8 @@ class Sandbox:
         s3_checksums.install()
         self.lifecycle.start()
         app = SandboxApp(DomainDispatcherApplication(create_backend_app), self.controls, self.journal, self.lock)
-        self._server = make_server(self.host, self._port, app, threaded=True, request_handler=_QuietHandler)
+        routed = self.imds.wrap(app)  # instance metadata paths are not AWS API calls: they bypass faults and journal
+        self._server = make_server(self.host, self._port, routed, threaded=True, request_handler=_QuietHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="sandbox-http", daemon=True)
         self._thread.start()
         return self

@@ -4,7 +4,9 @@ concurrent operator acting between two of the command's calls, a record of what 
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from collections.abc import Callable
 from typing import Any
 
@@ -58,6 +60,23 @@ def make_stack(sandbox: Sandbox, world: World, name: str, outputs: dict[str, str
     }
     sandbox.client("cloudformation").create_stack(StackName=name, TemplateBody=json.dumps(template))
     return name
+
+
+def make_function_stack(sandbox: Sandbox, world: World, name: str, environment: dict[str, str]) -> str:
+    """A stack whose FunctionName output names a function with this environment (what `--stack` reads)."""
+    zipped = io.BytesIO()
+    with zipfile.ZipFile(zipped, "w") as archive:
+        archive.writestr("handler/app.py", "def lambda_handler(event, context):\n    return None\n")
+    function = sandbox.client("lambda").create_function(
+        FunctionName=f"{name}-fn",
+        Runtime="python3.13",
+        Role=world.role_arn,
+        Handler="handler.app.lambda_handler",
+        Code={"ZipFile": zipped.getvalue()},
+        Environment={"Variables": environment},
+    )["FunctionName"]
+    outputs = {"QueueArn": world.queue_arn, "QueueUrl": world.queue_url, "FunctionName": function}
+    return make_stack(sandbox, world, name, outputs)
 
 
 def hook_clients(monkeypatch: pytest.MonkeyPatch, handlers: dict[str, Callable[..., None]]) -> None:

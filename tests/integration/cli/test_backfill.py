@@ -6,7 +6,7 @@ import io
 import sys
 
 from sandbox.faults import EC2_CREATE_TAGS, BucketSpec
-from tests.support.cli import launch_unhooked, names, without_hook
+from tests.support.cli import launch_unhooked, make_function_stack, names, without_hook
 from tests.support.world import expected_name, group_instances
 
 
@@ -112,3 +112,19 @@ def test_backfill_reports_instances_it_cannot_name_and_exits_1(sandbox, world, c
 def test_backfill_of_an_unknown_group_fails_with_one_line(cli):
     result = cli("backfill", "--asg", "no-such-group", "--yes")
     assert result.code == 1 and result.err.count("\n") == 1 and "not found" in result.err
+
+
+def test_backfill_with_stack_uses_the_functions_template_and_tag_key(sandbox, world, cli):
+    # GIVEN a stack whose function names instances '{tag:App}-{ip4}' into the tag 'Hostname'
+    without_hook(sandbox, world)
+    ids = launch_unhooked(sandbox, world, 2)
+    env = {"NAME_TEMPLATE": "{tag:App}-{ip4}", "NAME_TAG_KEY": "Hostname"}
+    stack = make_function_stack(sandbox, world, f"bf-{world.asg_name}", env)
+    # WHEN backfilling with --stack (and nothing set in this shell)
+    result = cli("backfill", "--asg", world.asg_name, "--stack", stack, "--yes")
+    # THEN the function's settings were used, not the defaults
+    assert result.code == 0, result.err
+    assert "Tag key 'Hostname'" in result.out
+    ips = {i: facts["ip"] for i, facts in group_instances(sandbox, world).items()}
+    assert names(sandbox, ids, key="Hostname") == {i: f"store-{ips[i].split('.')[3]}" for i in ids}
+    assert names(sandbox, ids) == dict.fromkeys(ids)  # the Name tag was not touched

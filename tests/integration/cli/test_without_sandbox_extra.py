@@ -85,8 +85,9 @@ def test_the_operator_commands_run_against_aws_without_moto(sandbox: Sandbox, wo
     assert "Attached launch hook" in runs["attach"].stdout
     assert (tmp_path / "lambda.zip").stat().st_size > 0
     # AND deploy gets as far as the stack (the sandbox's CloudFormation skips a few resource types: exit 1)
+    bucket = f"nomoto-{world.asg_name}".lower()
     deploy = asg_namer(
-        sandbox, "deploy", "--stack", f"nomoto-deploy-{world.asg_name}", "--create-bucket", "--timeout", "120"
+        sandbox, "deploy", "--stack", f"nomoto-deploy-{world.asg_name}", "--bucket", bucket, "--create-bucket"
     )
     assert "ModuleNotFoundError" not in deploy.stderr, deploy.stderr
     assert deploy.stdout.startswith("packaged "), deploy.stdout + deploy.stderr
