@@ -23,7 +23,7 @@ import subprocess
 import time
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TextIO
@@ -276,9 +276,14 @@ def _round(value: float | None, digits: int = 3) -> float | None:
 # --------------------------------------------------------------------------------------------- the whole bench
 
 
-def run_benchmark(config: BenchConfig, out: TextIO | None = None) -> BenchResults:
+def run_benchmark(
+    config: BenchConfig,
+    out: TextIO | None = None,
+    on_progress: Callable[[BenchResults], None] = lambda results: None,
+) -> BenchResults:
     """Starts an in-process sandbox; for each Auto Scaling bucket and seed runs every (N, candidate) and the
-    {slot} scenario; then the sweep, the cold-start, cold-path and memory probes."""
+    {slot} scenario; then the sweep, the cold-start, cold-path and memory probes. ``on_progress`` gets the
+    results so far after each of them (a long run keeps what it measured)."""
     with Sandbox() as sandbox, indexed_ec2_tags(config.emulator_fixes):
         os.environ.update(sandbox.env())
         controls = sandbox.controls
@@ -294,12 +299,15 @@ def run_benchmark(config: BenchConfig, out: TextIO | None = None) -> BenchResult
                     order = config.candidates if index % 2 == 0 else tuple(reversed(config.candidates))
                     for candidate in order:
                         results.runs.append(_one(sandbox, candidate, n, config, seed, bucket, out))
+                        _add_baseline_ratios(results.runs)
+                        on_progress(results)
                 for n in config.slot_sizes:
                     results.runs.append(_one(sandbox, SLOT_CANDIDATE, n, config, seed, bucket, out))
-        _add_baseline_ratios(results.runs)
+                    on_progress(results)
         if config.sweep is not None:
             _fresh(sandbox, config)
             results.sweep = run_sweep(sandbox, config, out)
+            on_progress(results)
         if config.measure_cold_start:
             if out is not None:
                 print("  cold start, cold path and peak memory ...", file=out, flush=True)

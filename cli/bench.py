@@ -178,7 +178,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         file=out,
         flush=True,
     )
-    results = run_benchmark(config, out)
+    results = run_benchmark(config, out, on_progress=lambda partial: write_json(partial, json_path))
     print_report(results, out)
     write_json(results, json_path)
     try:
