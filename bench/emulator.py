@@ -1,6 +1,6 @@
 """What the benchmark does to the emulator so that it measures the handler, not moto (and says so in its output).
 
-Two costs of moto 5.2.5 that AWS does not have made the sandbox, not the candidates, the bottleneck of a
+Costs of moto 5.2.5 that AWS does not have made the sandbox, not the candidates, the bottleneck of a
 1000-instance scale-out (measured on main, docs/benchmarks.md):
 
 - **Tag lookups scan the Region.** moto finds one resource's tags by scanning every tag of the Region
@@ -8,11 +8,17 @@ Two costs of moto 5.2.5 that AWS does not have made the sandbox, not the candida
   each instance's tags that way, and a ``tag:`` filter (asg-namer's collision check) does it for every instance
   of the Region, so one call cost O(instances x tags) under the sandbox's global lock: 2.6 s on average with
   1000 tagged instances (up to 5.9 s); the lock was busy all the time, invocations timed out and nothing was
-  released in the first minute. :func:`indexed_ec2_tags` reads the resource's own entry of the same table
+  released in the first minute. :func:`faster_moto` reads the resource's own entry of the same table
   instead: the same tags, in the same order, with the same fields. Within a ``tag:`` filter moto also turns
   every filter value into a regular expression again for every instance (``simple_aws_filter_to_re``, 24 us a
   time: 6 s for a 50-name collision check over 5000 instances, longer than the handler's read timeout); the
   translation is a pure function of the value, so it is cached.
+- **SQS reads the clock per message.** moto's SQS decides whether each message of a queue is visible or delayed
+  by converting the time to a datetime and back, twice per message, for every send and every receive: with
+  1000 messages queued a ReceiveMessage held the lock 0.5 s (the trigger's pollers made that the first wave's
+  bottleneck), and the launch of 1000 instances, whose 1000 notifications the sandbox sends inside the
+  launching call, held it for about 6 s. moto's ``unix_time()`` without an argument is ``time.time()``;
+  :func:`faster_moto` makes it exactly that in moto's SQS models.
 - **State piles up.** Every run leaves its instances (terminated ones stay listed, with their tags) and moto's
   filters visit all of them, so a later run would pay for the earlier ones. :func:`fresh_account` resets moto's
   backends before each run: every run and every candidate starts from the same empty account.
@@ -31,13 +37,15 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from moto.ec2 import utils as ec2_utils
 from moto.ec2.models.core import TaggedEC2Resource
 from moto.ec2.utils import EC2_PREFIX_TO_RESOURCE, get_prefix
 from moto.moto_api._internal.models import moto_api_backend
+from moto.sqs import models as sqs_models
 
 if TYPE_CHECKING:
     from sandbox.server import Sandbox
@@ -45,7 +53,7 @@ if TYPE_CHECKING:
 LIFECYCLE_POLL_SECONDS = 1.0
 DESCRIPTION = (
     "moto's EC2 tag lookups indexed by resource id (moto scans every tag of the Region) and its filter "
-    "patterns cached; "
+    "patterns cached; moto's SQS reads time.time() directly (it converted datetimes twice per queued message); "
     "moto's backends reset before each run (a fresh, empty account per run); "
     f"the lifecycle timer looks for overdue hook actions every {LIFECYCLE_POLL_SECONDS:g} s (was 0.05 s)"
 )
@@ -63,20 +71,40 @@ def _indexed_get_tags(self: Any) -> list[dict[str, str]]:
     return [{"resource_id": resource_id, "key": k, "value": v, "resource_type": kind} for k, v in dict(tags).items()]
 
 
+# moto.sqs.models' clocks and what one second is in each
+_SQS_CLOCKS = {"unix_time": 1.0, "unix_time_millis": 1000.0}
+
+
+def _now_or(convert: Callable[..., float], scale: float) -> Callable[..., float]:
+    """moto's ``unix_time``/``unix_time_millis``: the current time straight from ``time.time()``, a given
+    datetime converted as before."""
+
+    def unix_time(dt: Any = None) -> float:
+        return time.time() * scale if dt is None else convert(dt)
+
+    return unix_time
+
+
 @contextlib.contextmanager
-def indexed_ec2_tags(enabled: bool = True) -> Iterator[None]:
-    """Installs the indexed lookup for the duration (process-wide: every candidate runs with it alike)."""
+def faster_moto(enabled: bool = True) -> Iterator[None]:
+    """Installs the indexed tag lookup, the cached filter patterns and SQS's direct clock for the duration
+    (process-wide: every candidate runs with them alike)."""
     if not enabled:
         yield
         return
     original, translate = TaggedEC2Resource.__dict__["get_tags"], ec2_utils.simple_aws_filter_to_re
+    clocks = {name: getattr(sqs_models, name) for name in _SQS_CLOCKS}
     TaggedEC2Resource.get_tags = _indexed_get_tags  # type: ignore[method-assign]
     ec2_utils.simple_aws_filter_to_re = functools.lru_cache(maxsize=65536)(translate)
+    for name, scale in _SQS_CLOCKS.items():
+        setattr(sqs_models, name, _now_or(clocks[name], scale))
     try:
         yield
     finally:
         TaggedEC2Resource.get_tags = original  # type: ignore[method-assign]
         ec2_utils.simple_aws_filter_to_re = translate
+        for name, clock in clocks.items():
+            setattr(sqs_models, name, clock)
 
 
 def fresh_account(sandbox: Sandbox) -> None:

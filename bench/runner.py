@@ -30,7 +30,7 @@ from typing import Any, TextIO
 
 from bench.config import ASG_NAMER, BASELINE, SLOT_CANDIDATE, BenchConfig, bucket_label
 from bench.emulator import DESCRIPTION as EMULATOR_CHANGES
-from bench.emulator import LIFECYCLE_POLL_SECONDS, fresh_account, indexed_ec2_tags
+from bench.emulator import LIFECYCLE_POLL_SECONDS, faster_moto, fresh_account
 from bench.floor import floor_seconds
 from bench.footprint import cold_path, cold_start, peak_memory
 from bench.results import BenchResults, RunResult
@@ -284,7 +284,7 @@ def run_benchmark(
     """Starts an in-process sandbox; for each Auto Scaling bucket and seed runs every (N, candidate) and the
     {slot} scenario; then the sweep, the cold-start, cold-path and memory probes. ``on_progress`` gets the
     results so far after each of them (a long run keeps what it measured)."""
-    with Sandbox() as sandbox, indexed_ec2_tags(config.emulator_fixes):
+    with Sandbox() as sandbox, faster_moto(config.emulator_fixes):
         os.environ.update(sandbox.env())
         controls = sandbox.controls
         controls.reset()

@@ -69,7 +69,7 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--full",
         action="store_true",
-        help=(f"the run docs/benchmarks.md reports: {FULL_COMMAND}"),
+        help=f"the run docs/benchmarks.md reports: {FULL_COMMAND}",
     )
     parser.add_argument("--sizes", type=_sizes, help="comma-separated burst sizes (default 10,100,1000)")
     parser.add_argument("--seeds", type=_seeds, help="comma-separated seeds, one run each (default 1,2,3)")
