@@ -30,7 +30,7 @@ from typing import Any, TextIO
 
 from bench.config import ASG_NAMER, BASELINE, SLOT_CANDIDATE, BenchConfig, bucket_label
 from bench.emulator import DESCRIPTION as EMULATOR_CHANGES
-from bench.emulator import LIFECYCLE_POLL_SECONDS, faster_moto, fresh_account
+from bench.emulator import LIFECYCLE_POLL_SECONDS, faster_moto, fresh_account, fresh_sdk_default_session
 from bench.floor import floor_seconds
 from bench.footprint import cold_path, cold_start, peak_memory
 from bench.results import BenchResults, RunResult
@@ -89,7 +89,7 @@ def run_one(
     specs = {**controls.bucket_specs(), **buckets}
     floors = floor_seconds(n, ASG_NAMER, specs, config.rate_scale)
     timeout = config.run_timeout_for(max(floors.values()))
-    receipts = ReceiptLog(sandbox.clock)
+    receipts = ReceiptLog(sandbox.clock, fresh_sdk_default_session if config.emulator_fixes else lambda: None)
     logs = FunctionLogs()
     with environment(function_env), capture_function_output(logs):
         trigger = SqsTrigger(

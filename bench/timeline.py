@@ -58,8 +58,9 @@ class ReceiptLog:
     The wrapper reads the batch's bodies and nothing else; the handler sees the same event and context.
     """
 
-    def __init__(self, clock: SandboxClock) -> None:
+    def __init__(self, clock: SandboxClock, before_cold_start: Callable[[], None] = lambda: None) -> None:
         self._clock = clock
+        self._before_cold_start = before_cold_start
         self._lock = threading.Lock()
         self._first: dict[str, Receipt] = {}
 
@@ -68,6 +69,7 @@ class ReceiptLog:
         make = environment_factory(module)
 
         def cold_start() -> Handler:
+            self._before_cold_start()
             began = self._clock.now()
             handler = make()
             unclaimed_init = [self._clock.now() - began]
