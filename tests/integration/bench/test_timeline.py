@@ -9,8 +9,10 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any
 
+import boto3
 import pytest
 
+from bench.emulator import fresh_sdk_default_session
 from bench.timeline import (
     InstanceTimeline,
     Receipt,
@@ -196,10 +198,15 @@ def test_rank_correlation_is_one_in_order_and_minus_one_reversed() -> None:
 
 
 def test_the_receipt_log_notes_when_each_instance_first_reached_the_function() -> None:
-    # GIVEN a handler module wrapped by the receipt log, on a sandbox clock
-    log = ReceiptLog(SandboxClock())
+    # GIVEN a handler module wrapped by the receipt log, on a sandbox clock, which drops the SDK's default
+    # session before each cold start
+    boto3.setup_default_session()
+    earlier = boto3.DEFAULT_SESSION
+    log = ReceiptLog(SandboxClock(), before_cold_start=fresh_sdk_default_session)
     seen: list[int] = []
     handler = log.factory("bench.baseline")()
+    # THEN the baseline's module built its clients on a session of its own, as in a fresh process
+    assert boto3.DEFAULT_SESSION is not None and boto3.DEFAULT_SESSION is not earlier
     a, b = new_instance_id(), new_instance_id()
 
     def invoke(*instances: str) -> None:
