@@ -1,42 +1,36 @@
 """What the benchmark does to the emulator so that it measures the handler, not moto (and says so in its output).
 
-Costs of moto 5.2.5 that AWS does not have made the sandbox, not the candidates, the bottleneck of a
-1000-instance scale-out (measured on main, docs/benchmarks.md):
+Costs that AWS does not have made the sandbox, not the candidates, the bottleneck of a 1000-instance scale-out
+(measured with the call journal's timestamps and the sandbox lock timed; docs/benchmarks.md):
 
-- **Tag lookups scan the Region.** moto finds one resource's tags by scanning every tag of the Region
+- **Tag lookups scan the Region.** moto 5.2.5 finds one resource's tags by scanning every tag of the Region
   (``TaggedEC2Resource.get_tags`` calls ``describe_tags`` with a ``resource-id`` filter). DescribeInstances reads
   each instance's tags that way, and a ``tag:`` filter (asg-namer's collision check) does it for every instance
-  of the Region, so one call cost O(instances x tags) under the sandbox's global lock: 2.6 s on average with
-  1000 tagged instances (up to 5.9 s); the lock was busy all the time, invocations timed out and nothing was
-  released in the first minute. :func:`faster_moto` reads the resource's own entry of the same table
-  instead: the same tags, in the same order, with the same fields. Within a ``tag:`` filter moto also turns
-  every filter value into a regular expression again for every instance (``simple_aws_filter_to_re``, 24 us a
-  time: 6 s for a 50-name collision check over 5000 instances, longer than the handler's read timeout); the
-  translation is a pure function of the value, so it is cached.
-- **SQS reads the clock per message.** moto's SQS decides whether each message of a queue is visible or delayed
-  by converting the time to a datetime and back, twice per message, for every send and every receive: with
-  1000 messages queued a ReceiveMessage held the lock 0.5 s (the trigger's pollers made that the first wave's
-  bottleneck), and the launch of 1000 instances, whose 1000 notifications the sandbox sends inside the
-  launching call, held it for about 6 s. moto's ``unix_time()`` without an argument is ``time.time()``;
-  :func:`faster_moto` makes it exactly that in moto's SQS models.
+  of the Region: one call held the sandbox's global lock 2.6 s on average with 1000 tagged instances (up to
+  5.9 s), invocations timed out and nothing was released in the first 150 s. :func:`faster_moto` reads the
+  resource's own entry of the same table: the same tags, in the same order, with the same fields. Within a
+  ``tag:`` filter moto also turns every filter value into a pattern again for every instance (24 us a time: 6 s
+  for a 50-name collision check over 5000 instances, longer than the handler's read timeout); that pure
+  translation is cached.
+- **SQS reads the clock per message.** moto's SQS converts the time to a datetime and back twice per queued
+  message on every send and receive: with 1000 messages queued a ReceiveMessage held the lock 0.5 s, and the
+  1000 notifications the sandbox sends inside the call that launches the instances 10 s. moto's ``unix_time()``
+  without an argument is ``time.time()``; :func:`faster_moto` makes it exactly that in moto's SQS models.
 - **State piles up.** Every run leaves its instances (terminated ones stay listed, with their tags) and moto's
   filters visit all of them, so a later run would pay for the earlier ones. :func:`fresh_account` resets moto's
   backends before each run: every run and every candidate starts from the same empty account.
-
 - **Execution environments share one process.** A fresh Lambda execution environment is a fresh process: a
   module-level ``boto3.client(...)`` (the baseline's) builds the SDK's default session and loads the service
-  models again. In one process it reuses the session an earlier environment built: the baseline's cold start
-  took 0.065 s instead of 0.35 s, while ``handler.app``, which builds its own session, paid the full cost.
-  :func:`fresh_sdk_default_session` drops the default session before each cold start, so both candidates
-  load their models as they would on Lambda.
+  models again. In one process it reused the session an earlier environment built (a cold start of 0.065 s
+  instead of 0.35 s), while ``handler.app``, which builds its own session, paid in full.
+  :func:`fresh_sdk_default_session` drops the default session before each cold start.
 - **The hook timer holds the lock.** The sandbox's lifecycle timer looks for overdue actions every 50 ms under
-  the global lock, and each look costs O(open actions x group size) (about 30 ms with 1000 actions waiting):
-  more than half of the lock's time. Hook timeouts are minutes away in every run, so the benchmark lets the
-  timer look once a second (``LIFECYCLE_POLL_SECONDS``, the engine's own ``poll_interval`` setting); a
-  completion still finds overdue actions first, as before.
+  the global lock, each look O(open actions x group size) (about 30 ms with 1000 actions open). Hook timeouts
+  are minutes away in every run, so the benchmark lets it look once a second (``LIFECYCLE_POLL_SECONDS``, the
+  engine's own ``poll_interval``); a completion still applies overdue timeouts first.
 
-The first two belong with the sandbox's own moto patches (sandbox/moto_patches.py, a ``Sandbox`` reset); until they move
-there the benchmark applies them to its own runs only (``--moto-as-is`` turns them off).
+They belong in the sandbox itself (its moto patches, a reset, the trigger's environments, the engine); until
+they move there the benchmark applies them to its own runs only (``--moto-as-is`` turns them off).
 """
 
 from __future__ import annotations
