@@ -83,7 +83,9 @@ def _print_runs(bucket: str, runs: list[RunResult], out: TextIO) -> None:
             f"{_fmt(r.ratio_to_floor):>7} {_fmt(r.p50_seconds):>7} {_fmt(r.p99_seconds):>7} "
             f"{r.calls_per_instance['total']:>7.2f} {r.throttled:>6} {r.records_retried:>7} {r.lost:>4} "
             f"{r.abandoned:>5} {r.dlq:>3} {r.sandbox_overhead_ms:>6.0f} {r.process_cpu_share:>4.2f} "
-            f"{_fmt(r.baseline_over_asg_namer):>9}" + ("  (timed out)" if r.timed_out else ""),
+            f"{_fmt(r.baseline_over_asg_namer):>9}"
+            + ("  (timed out)" if r.timed_out else "")
+            + (f"  ({r.stragglers} invocations still running after it)" if r.stragglers else ""),
             file=out,
         )
 

@@ -45,6 +45,7 @@ class RunResult:
     release_curve: list[float]  # seconds since the first launch at which each instance was released
     timelines: list[dict[str, Any]] = field(default_factory=list)  # bench.timeline.InstanceTimeline, per instance
     baseline_over_asg_namer: float | None = None
+    stragglers: int = 0  # invocations still running when the next run had to start (their calls may count there)
 
     @property
     def key(self) -> tuple[str, int, int]:

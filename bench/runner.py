@@ -121,6 +121,7 @@ def run_one(
         finally:
             trigger.stop(timeout=5)
             controls.set_throttling(False)
+            stragglers = _wait_until_quiet(trigger, limit=2 * config.function_timeout)
     events = sandbox.lifecycle.events(asg=world.asg_name)
     tokens = {
         str(sent.body["LifecycleActionToken"]): str(sent.instance_id)
@@ -130,12 +131,26 @@ def run_one(
     timelines = build_timelines(events, calls, receipts.receipts(), tokens)
     result = _result(candidate, n, world, aws, events, calls, throttling, trigger.stats(), floors, timed_out, wall)
     result.seed, result.autoscaling_bucket = seed, bucket_label(autoscaling_bucket)
+    result.stragglers = stragglers
     result.sandbox_overhead_ms = _sandbox_overhead_ms(calls, config.latency_ms)
     result.process_cpu_share = round(cpu / wall, 3) if wall > 0 else 0.0
     result.where_time_goes = where_time_goes(timelines)
     result.release_curve = [round(t, 3) for t in release_curve(timelines)]
     result.timelines = [asdict(t) for t in timelines]
     return result
+
+
+def _wait_until_quiet(trigger: SqsTrigger, limit: float) -> int:
+    """Waits (at most ``limit`` seconds) until none of the run's invocations is still running: a timed-out
+    invocation's thread cannot be killed, and left running it would take the next run's CPU and sandbox lock
+    and put its calls in the next run's counts. Returns how many were still running at the limit."""
+    deadline = time.monotonic() + limit
+    while True:
+        stats = trigger.stats()
+        running = stats.invocations_in_flight + stats.late_threads_running
+        if running == 0 or time.monotonic() >= deadline:
+            return running
+        time.sleep(0.5)
 
 
 def _wait_released(sandbox: Sandbox, world: World, n: int, started: float, timeout: float, out: TextIO | None) -> bool:

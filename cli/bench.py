@@ -33,12 +33,12 @@ FULL = BenchConfig(
     sizes=(100, 1000),
     rate_scale=1.0,
     autoscaling_buckets=(ASSUMED_AUTOSCALING_BUCKET, GENEROUS_AUTOSCALING_BUCKET),
-    slot_sizes=(1000,),
+    slot_sizes=(200, 1000),
     sweep=SweepConfig(),
 )
 FULL_COMMAND = (
     "--sizes 100,1000 --rate-scale 1 --seeds 1,2,3 --autoscaling-bucket 40,8 --autoscaling-bucket 200,20 "
-    "--slot 1000 --sweep 100x50"
+    "--slot 200,1000 --sweep 100x50"
 )
 
 
