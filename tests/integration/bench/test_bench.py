@@ -46,8 +46,8 @@ def test_every_instance_is_released_named_and_nothing_is_lost(runs: dict[str, Ru
     assert run.p50_seconds is not None and run.p99_seconds is not None
     assert run.p50_seconds <= run.p99_seconds <= run.release_seconds + 0.01
     assert run.invocations >= 1
-    # AND the run says which seed and which Auto Scaling bucket it had
-    assert (run.seed, run.autoscaling_bucket) == (3, "200+20/s")
+    # AND the run says which seed and which Auto Scaling bucket it had, and left nothing running
+    assert (run.seed, run.autoscaling_bucket, run.stragglers) == (3, "200+20/s", 0)
 
 
 @pytest.mark.parametrize("candidate", [ASG_NAMER, BASELINE, SLOT_CANDIDATE])
