@@ -106,6 +106,10 @@ def _print_calls(runs: list[RunResult], out: TextIO) -> None:
         )
         if r.duplicate_names or r.unnamed:
             print(f"    {r.duplicate_names} instances share a Name, {r.unnamed} released unnamed", file=out)
+        if r.call_ms_by_action:
+            print("    ms per call: " + ", ".join(f"{a} {ms:g}" for a, ms in r.call_ms_by_action.items()), file=out)
+        for problem, count in list(r.problems_logged.items())[:5]:
+            print(f"    logged {count}x {problem}", file=out)
 
 
 def _print_time_split(

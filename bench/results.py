@@ -46,6 +46,8 @@ class RunResult:
     timelines: list[dict[str, Any]] = field(default_factory=list)  # bench.timeline.InstanceTimeline, per instance
     baseline_over_asg_namer: float | None = None
     stragglers: int = 0  # invocations still running when the next run had to start (their calls may count there)
+    call_ms_by_action: dict[str, float] = field(default_factory=dict)  # mean ms per accepted call, by action
+    problems_logged: dict[str, int] = field(default_factory=dict)  # the function's warnings and errors, by message
 
     @property
     def key(self) -> tuple[str, int, int]:

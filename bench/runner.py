@@ -132,6 +132,8 @@ def run_one(
     result = _result(candidate, n, world, aws, events, calls, throttling, trigger.stats(), floors, timed_out, wall)
     result.seed, result.autoscaling_bucket = seed, bucket_label(autoscaling_bucket)
     result.stragglers = stragglers
+    result.call_ms_by_action = _call_ms_by_action(calls)
+    result.problems_logged = problems_logged(logs.json_lines())
     result.sandbox_overhead_ms = _sandbox_overhead_ms(calls, config.latency_ms)
     result.process_cpu_share = round(cpu / wall, 3) if wall > 0 else 0.0
     result.where_time_goes = where_time_goes(timelines)
@@ -258,6 +260,33 @@ def _result(
         where_time_goes={},
         release_curve=[],
     )
+
+
+def _call_ms_by_action(calls: Sequence[CallRecord]) -> dict[str, float]:
+    """Mean milliseconds an accepted handler call took, arrival to answer (latency and the sandbox's work):
+    where the emulator itself is slow shows here (moto's DynamoDB transactions, for one)."""
+    spans: dict[str, list[float]] = {}
+    for call in calls:
+        if (
+            call.service in SERVICES_BY_INSTANCE
+            and call.status < 400
+            and (call.service, call.action) not in RUNNER_ACTIONS
+        ):
+            spans.setdefault(call.action, []).append((call.ended_at - call.started_at) * 1000)
+    return {action: round(sum(v) / len(v), 1) for action, v in sorted(spans.items())}
+
+
+def problems_logged(lines: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """The function's warnings and errors, counted by message (and reason or error, cut short): why records were
+    retried, abandoned or slow, in the function's own words."""
+    counts: Counter[str] = Counter()
+    for line in lines:
+        level = str(line.get("level", ""))
+        if level not in ("WARNING", "ERROR"):
+            continue
+        detail = str(line.get("reason") or line.get("error") or "")[:100]
+        counts[f"{level} {line.get('message', '')}" + (f": {detail}" if detail else "")] += 1
+    return dict(counts.most_common())
 
 
 def _sandbox_overhead_ms(calls: Sequence[CallRecord], latency_ms: float) -> float:

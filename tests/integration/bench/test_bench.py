@@ -12,7 +12,7 @@ from bench.floor import floor_releases, floor_seconds
 from bench.footprint import cold_path, cold_start, peak_memory
 from bench.report import print_report, read_json, write_chart, write_json
 from bench.results import BenchResults, RunResult
-from bench.runner import run_one
+from bench.runner import problems_logged, run_one
 from sandbox import Sandbox
 from sandbox.faults import AUTOSCALING, DEFAULT_BUCKETS, EC2_CREATE_TAGS, BucketSpec
 from scenarios import TEAM_TAGS
@@ -68,8 +68,9 @@ def test_every_instance_has_a_complete_timeline_in_path_order(runs: dict[str, Ru
     phases = median["phases"]
     total = sum(phases[k] for k in ("queue", "cold start", "describe", "name", "complete"))
     assert total == pytest.approx(median["latency"], abs=0.01)
-    # AND the emulator's own effort was measured
+    # AND the emulator's own effort was measured, and how long each kind of call took
     assert run.sandbox_overhead_ms >= 0 and run.process_cpu_share > 0
+    assert run.call_ms_by_action["CreateTags"] > 0 and run.call_ms_by_action["CompleteLifecycleAction"] > 0
 
 
 def test_asg_namer_makes_one_create_tags_and_one_completion_per_instance(runs: dict[str, RunResult]) -> None:
@@ -199,3 +200,20 @@ def test_cold_start_cold_path_and_memory_probes_run_in_fresh_processes(sandbox: 
     assert path["plain_calls"] == ["DescribeInstances", "CreateTags", "CompleteLifecycleAction"]
     assert {"DescribeInstances", "CreateTags", "CompleteLifecycleAction"} <= set(path["handler_calls"])
     assert path["handler_over_plain"] == pytest.approx(path["handler_seconds"] / path["plain_seconds"], rel=0.01)
+
+
+def test_the_functions_warnings_and_errors_are_counted_by_message_and_reason() -> None:
+    # GIVEN log lines shaped like the handler's (Powertools JSON) and the baseline's
+    lines = [
+        {"level": "INFO", "message": "instance named", "instance_id": "i-1"},
+        {"level": "ERROR", "message": "cannot name instance; completing with the failure result", "reason": "x" * 300},
+        {"level": "ERROR", "message": "cannot name instance; completing with the failure result", "reason": "x" * 300},
+        {"level": "WARNING", "message": "record will be retried through SQS", "reason": "Throttling"},
+        {"level": "ERROR", "message": "record failed", "error": "An error occurred (Throttling)"},
+    ]
+    # THEN only warnings and errors count, each with its reason or error cut to 100 characters, most frequent first
+    assert problems_logged(lines) == {
+        "ERROR cannot name instance; completing with the failure result: " + "x" * 100: 2,
+        "WARNING record will be retried through SQS: Throttling": 1,
+        "ERROR record failed: An error occurred (Throttling)": 1,
+    }
