@@ -114,6 +114,7 @@ def run_one(
             started, cpu_started = time.monotonic(), time.process_time()
             aws["autoscaling"].set_desired_capacity(AutoScalingGroupName=world.asg_name, DesiredCapacity=n)
             timed_out = not _wait_released(sandbox, world, n, started, timeout, out)
+            ended_at = sandbox.clock.now()  # what happens later (a timed-out run's stragglers) is not the run's
             wall, cpu = time.monotonic() - started, time.process_time() - cpu_started
             calls = sandbox.journal.records()[journal_mark:]
             throttling = controls.stats()["throttled"]
@@ -122,7 +123,7 @@ def run_one(
             trigger.stop(timeout=5)
             controls.set_throttling(False)
             stragglers = _wait_until_quiet(trigger, limit=2 * config.function_timeout)
-    events = sandbox.lifecycle.events(asg=world.asg_name)
+    events = [e for e in sandbox.lifecycle.events(asg=world.asg_name) if e.time <= ended_at]
     tokens = {
         str(sent.body["LifecycleActionToken"]): str(sent.instance_id)
         for sent in sandbox.lifecycle.notifications(asg=world.asg_name)
