@@ -21,7 +21,7 @@ class RunResult:
     calls_per_instance: dict[str, float]  # accepted handler calls (ec2 + autoscaling) by action, and "total"
     attempts_per_instance: dict[str, float]  # the same with rejected (throttled) attempts included
     calls_by_service: dict[str, float]  # accepted handler calls per instance by service (ec2, autoscaling, dynamodb)
-    dynamodb_calls_per_instance: dict[str, float]  # by action (the {slot} scenario)
+    dynamodb_calls_per_instance: dict[str, float]  # every request by action, failed ones apart (the {slot} scenario)
     sqs_calls_per_instance: float
     throttled: int
     throttled_by_action: dict[str, int]

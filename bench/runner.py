@@ -212,10 +212,10 @@ def _result(
             sqs += 1
         if (call.service, call.action) in RUNNER_ACTIONS or call.service not in SERVICES_BY_INSTANCE:
             continue
+        if call.service == "dynamodb":  # every request: a claim lost to another (cancelled) is a call too
+            dynamodb[call.action if call.status < 400 else f"{call.action} ({call.error_code})"] += 1
         if call.status < 400:
             by_service[call.service] += 1
-            if call.service == "dynamodb":
-                dynamodb[call.action] += 1
         if call.service not in HANDLER_SERVICES:
             continue
         attempts[call.action] += 1
