@@ -6,14 +6,46 @@ from dataclasses import dataclass
 
 ASG_NAMER = "asg-namer"
 BASELINE = "baseline"
+SLOT_CANDIDATE = "asg-namer {slot}"  # asg-namer with a {slot} template (issue 13's scenario)
+#: ASSUMPTION: AWS does not publish Auto Scaling's API bucket; 40 burst + 8/s is the sandbox's guess.
+ASSUMED_AUTOSCALING_BUCKET = (40.0, 8.0)
+#: A generous Auto Scaling bucket, under which CreateTags' documented 100 + 10/s binds instead.
+GENEROUS_AUTOSCALING_BUCKET = (200.0, 20.0)
+
+
+def bucket_label(bucket: tuple[float, float]) -> str:
+    burst, refill = bucket
+    return f"{burst:g}+{refill:g}/s"
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """The sweep scenario of issue 12: ``groups`` groups of ``per_group`` InService instances, a share unnamed."""
+
+    groups: int = 100
+    per_group: int = 50
+    unnamed_share: float = 0.01
+    function_timeout: float = 60.0  # the stack's Timeout: the schedule invokes the same function
+
+    @property
+    def instances(self) -> int:
+        return self.groups * self.per_group
+
+    @property
+    def unnamed(self) -> int:
+        return round(self.instances * self.unnamed_share)
 
 
 @dataclass(frozen=True)
 class BenchConfig:
-    """Every knob of a benchmark run; the same trigger settings are used for every candidate."""
+    """Every knob of a benchmark run; the same trigger settings, seeds and buckets for every candidate."""
 
     sizes: tuple[int, ...] = (10, 100, 1000)
     candidates: tuple[str, ...] = (ASG_NAMER, BASELINE)
+    seeds: tuple[int, ...] = (1, 2, 3)
+    autoscaling_buckets: tuple[tuple[float, float], ...] = (ASSUMED_AUTOSCALING_BUCKET,)
+    slot_sizes: tuple[int, ...] = ()  # N of the {slot} scenario (asg-namer only); empty: not run
+    sweep: SweepConfig | None = None  # the sweep scenario; None: not run
     latency_ms: float = 30.0
     rate_scale: float = 1.0  # AWS's numbers; raise it to make large bursts finish sooner
     batch_size: int = 10
@@ -25,7 +57,7 @@ class BenchConfig:
     run_timeout: float | None = None  # None: derived from the floor (see run_timeout_for)
     cold_start_repetitions: int = 5
     measure_cold_start: bool = True
-    seed: int = 7
+    emulator_fixes: bool = True  # bench.emulator: moto's costs AWS does not have taken out (False: moto as it is)
 
     def run_timeout_for(self, floor_seconds: float) -> float:
         """Long enough for a slow candidate to show how slow it is, short enough to finish in minutes."""
@@ -34,4 +66,4 @@ class BenchConfig:
         return max(60.0, 2 * floor_seconds + 60.0)
 
 
-QUICK = BenchConfig(sizes=(10, 50), rate_scale=20.0, cold_start_repetitions=3, run_timeout=45.0)
+QUICK = BenchConfig(sizes=(10, 50), seeds=(1,), rate_scale=20.0, cold_start_repetitions=3, run_timeout=45.0)

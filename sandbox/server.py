@@ -17,8 +17,8 @@ import struct
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from moto.moto_server.werkzeug_app import (
@@ -50,18 +50,42 @@ class CallRecord:
     # The resource ids and tag keys of an EC2 CreateTags / DeleteTags call (empty for every other call).
     resources: tuple[str, ...] = ()
     tag_keys: tuple[str, ...] = ()
-
-    @classmethod
-    def of(cls, call: ApiCall, status: int, error_code: str | None) -> CallRecord:
-        return cls(call.service, call.action, status, error_code, tagged_resources(call), tag_keys(call))
+    # Sandbox-clock seconds when the request arrived and when it was answered (0 when not recorded).
+    started_at: float = 0.0
+    ended_at: float = 0.0
+    # The request's query parameters (empty for JSON-protocol services): which instance, token or filter it named.
+    params: Mapping[str, list[str]] = field(default_factory=dict)
 
 
 class CallJournal:
-    """Every request the sandbox answered, in order; tests and the benchmark count from it."""
+    """Every request the sandbox answered, in order; tests and the benchmark count from it.
 
-    def __init__(self) -> None:
+    With a clock, each record carries when its request arrived and was answered (the benchmark's timelines).
+    """
+
+    def __init__(self, clock: SandboxClock | None = None) -> None:
         self._lock = threading.Lock()
         self._records: list[CallRecord] = []
+        self._clock = clock
+
+    def now(self) -> float:
+        return self._clock.now() if self._clock is not None else 0.0
+
+    def record(self, call: ApiCall, status: int, error_code: str | None, started_at: float) -> None:
+        """Adds the record of ``call``, answered now."""
+        self.add(
+            CallRecord(
+                call.service,
+                call.action,
+                status,
+                error_code,
+                tagged_resources(call),
+                tag_keys(call),
+                started_at,
+                self.now(),
+                call.params,
+            )
+        )
 
     def add(self, record: CallRecord) -> None:
         with self._lock:
@@ -156,19 +180,20 @@ class SandboxApp:
         self._lock = lock
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        started_at = self._journal.now()
         body = _read_body(environ)
         call = identify(environ, body)
         refused = refusal(environ) or moto_api_refusal(self._inner, environ)
         if refused is not None:
-            return self._error(call, 403, "AccessDenied", refused, start_response)
+            return self._error(call, 403, "AccessDenied", refused, start_response, started_at)
         environ["wsgi.input"] = io.BytesIO(body)  # moto's routing may have read it
         rejection = self._controls.before_call(call)
         if rejection is not None:
             if rejection.reset_connection:
-                self._journal.add(CallRecord.of(call, 0, "ConnectionReset"))
+                self._journal.record(call, 0, "ConnectionReset", started_at)
                 _reset_connection(environ)
                 raise _ConnectionReset(call.action)
-            return self._error(call, rejection.status, rejection.code, rejection.message, start_response)
+            return self._error(call, rejection.status, rejection.code, rejection.message, start_response, started_at)
         captured: dict[str, Any] = {}
 
         def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
@@ -178,7 +203,7 @@ class SandboxApp:
         try:
             chunks = self._run(environ, capture, call, body)
         except Exception as exc:  # an unexpected moto failure must still look like AWS, never a traceback
-            return self._error(call, 500, "InternalFailure", f"sandbox: {exc!r}", start_response)
+            return self._error(call, 500, "InternalFailure", f"sandbox: {exc!r}", start_response, started_at)
         status_line: str = captured.get("status", "500 Internal Server Error")
         headers = list(captured.get("headers", []))
         code = int(status_line.split(" ", 1)[0])
@@ -186,16 +211,16 @@ class SandboxApp:
         if code >= 500 and "html" in content_type:
             status_line, headers, chunks = error_response(call, 500, "InternalFailure", "sandbox internal error")
         error_code = _error_code(chunks) if code >= 400 else None
-        self._journal.add(CallRecord.of(call, code, error_code))
+        self._journal.record(call, code, error_code, started_at)
         self._controls.after_call(call, code)
         start_response(status_line, headers)
         return [chunks]
 
     def _error(
-        self, call: ApiCall, status: int, code: str, message: str, start_response: StartResponse
+        self, call: ApiCall, status: int, code: str, message: str, start_response: StartResponse, started_at: float
     ) -> Iterable[bytes]:
         """Answers with an AWS error instead of moto, and records it."""
-        self._journal.add(CallRecord.of(call, status, code))
+        self._journal.record(call, status, code, started_at)
         status_line, headers, payload = error_response(call, status, code, message)
         start_response(status_line, headers)
         return [payload]
@@ -286,7 +311,7 @@ class Sandbox:
         self.host = host
         self.clock = SandboxClock(scale=clock_scale)
         self.controls = controls or FaultControls(clock=self.clock)
-        self.journal = CallJournal()
+        self.journal = CallJournal(self.clock)
         self.lock = threading.RLock()
         self.lifecycle = LifecycleEngine(clock=self.clock, lock=self.lock)
         self.imds = InstanceMetadataService(clock=self.clock, lock=self.lock)

@@ -11,8 +11,6 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-import pytest
-
 from handler.fleet import ClaimOutcome, Fleet, client_config
 from handler.slots import SlotAllocator
 from sandbox import Sandbox
