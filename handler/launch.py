@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -74,6 +75,8 @@ class LaunchHandler:
         self.hooks = hooks
         self.failure_policy = FailurePolicy(settings, fleet, metrics)
         self._batch: BatchState | None = None
+        # Reads a batch needs that do not depend on each other overlap instead of queuing one after the other.
+        self._overlap = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hooks")
 
     def start_batch(self, records: list[dict[str, Any]], lambda_context: Any) -> None:
         """Parses every body once, fetches every instance of the batch with one DescribeInstances, and asks
@@ -96,14 +99,25 @@ class LaunchHandler:
             for raw in records
             if isinstance(message := batch.messages[raw["messageId"]], LifecycleMessage) and _needs_naming(message)
         }
+        hooks_read = self._overlap.submit(self._read_hooks, {m.asg_name for m in launches.values() if m.asg_name})
         try:
             batch.instances.prefetch(message.instance_id for message in launches.values() if message.instance_id)
+            hooks_read.result()
             batch.names.known_alive(batch.instances.live_ids())
             queue_arns = {raw["messageId"]: raw.get("eventSourceARN") for raw in records}
             batch.names.prefetch(self._ready_names(launches, queue_arns, batch))
         except Exception as error:  # noqa: BLE001 - each record looks up for itself and fails on its own
             logger.warning("prefetch for the batch failed; records will look up", extra={"error": str(error)})
         self._batch = batch
+
+    def _read_hooks(self, groups: set[str]) -> None:
+        """The batch's groups' hooks, read while its instances are described (a cold cache costs no extra
+        round trip before the names); a group that cannot be read now is read again by its records."""
+        for group in sorted(groups):
+            try:
+                self.hooks.hooks(group)
+            except Exception as error:  # noqa: BLE001 - its records read it again and fail on their own
+                logger.warning("launch hooks not read ahead", extra={"asg": group, "error": str(error)})
 
     def handle_record(self, record: SQSRecord) -> RecordOutcome:
         """Works one record; raising fails only this record (partial batch response)."""
