@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +22,7 @@ from tests.support.events import (
     sqs_record,
     test_notification,
 )
+from tests.support.waiting import wait_for
 from tests.support.world import context, expected_name, group_instances, receive, scale_out
 
 Handler = Callable[[dict[str, Any], Any], Any]
@@ -178,17 +180,34 @@ def test_a_missing_tag_completes_with_the_failure_result(
 
 
 def test_a_private_ip_assigned_late_is_waited_for(sandbox, world, cold_start, logs) -> None:
-    # GIVEN instances whose private IP appears only after a while
-    sandbox.controls.set_private_ip_delay(1.5)
+    # GIVEN instances whose private IP stays hidden until the handler has seen it missing (then it appears:
+    # no race with the machine's speed)
+    sandbox.controls.set_private_ip_delay(3600)
     received = scale_out(sandbox, world, 3)
+    handler = cold_start()
+    hidden_before = _private_ips_hidden(sandbox)
+    revealer = threading.Thread(target=_reveal_ips_once_seen_hidden, args=(sandbox, hidden_before))
+    revealer.start()
     # WHEN handled with enough time left
-    response = cold_start()(received.event(), context(NO_DEADLINE))
-    # THEN every instance is named with its IP once it appeared, and the wait is measured
+    response = handler(received.event(), context(NO_DEADLINE))
+    revealer.join()
+    # THEN the handler met the missing IP, and every instance is named with its IP once it appeared
+    assert _private_ips_hidden(sandbox) > hidden_before
     assert failures(response) == []
     for facts in group_instances(sandbox, world).values():
         assert facts["name"] == expected_name(facts["ip"])
     assert max(logs.metric_samples("NamingSeconds")) > 0
-    assert sandbox.controls.stats()["ec2"]["private_ip_hidden"] > 0
+
+
+def _private_ips_hidden(sandbox: Sandbox) -> int:
+    return int(sandbox.controls.stats()["ec2"]["private_ip_hidden"])
+
+
+def _reveal_ips_once_seen_hidden(sandbox: Sandbox, hidden_before: int) -> None:
+    try:
+        wait_for(lambda: _private_ips_hidden(sandbox) > hidden_before)
+    finally:
+        sandbox.controls.set_private_ip_delay(0)
 
 
 def test_a_wait_that_outlasts_the_invocation_heartbeats_and_fails_the_record(sandbox, world, cold_start, logs) -> None:

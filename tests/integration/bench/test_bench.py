@@ -103,7 +103,7 @@ def test_the_slot_scenario_numbers_the_pool_and_counts_dynamodb_apart(
     assert names == {f"{TEAM_TAGS['App']}-{TEAM_TAGS['Env']}-{slot}" for slot in range(1, 6)}
     # AND DynamoDB calls are reported by service and action, apart from the EC2 and Auto Scaling ones
     assert run.calls_by_service["dynamodb"] > 0
-    assert run.dynamodb_calls_per_instance["TransactWriteItems"] >= 1
+    assert run.dynamodb_calls_per_instance["TransactWriteItems"] > 0  # a batch claims its numbers in blocks
     assert "TransactWriteItems" not in run.calls_per_instance
 
 
