@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,11 +68,16 @@ def build_world(
     notification_metadata: str | None = None,
     cidr_second_octet: int = 0,
     cidr_third_octet: int | None = None,
+    metadata_options: Mapping[str, str] | None = None,
+    served_by: World | None = None,
 ) -> World:
     """VPC, subnet, launch template, queue + DLQ, hook role and an ASG whose launch hook targets the queue.
 
     The hook is part of CreateAutoScalingGroup (LifecycleHookSpecificationList), as the README advises,
-    so even the initial capacity gets messages.
+    so even the initial capacity gets messages. ``metadata_options`` become the launch template's
+    MetadataOptions (docs/hostnames.md asks for tags in instance metadata). With ``served_by`` the group gets
+    no queue, DLQ or role of its own: its hook notifies that world's queue with that world's role, as a
+    group attached to an existing deployment does.
     """
     aws = clients(endpoint_url)
     ec2, sqs, autoscaling, iam = aws["ec2"], aws["sqs"], aws["autoscaling"], aws["iam"]
@@ -80,35 +86,17 @@ def build_world(
     vpc_id = ec2.create_vpc(CidrBlock=f"10.{cidr_second_octet}.0.0/16")["Vpc"]["VpcId"]
     subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.{cidr_second_octet}.{third}.0/22")["Subnet"]["SubnetId"]
     template_name = f"{name}-lt"
-    ec2.create_launch_template(
-        LaunchTemplateName=template_name,
-        LaunchTemplateData={"ImageId": "ami-12c6146b", "InstanceType": "t3.micro"},
-    )
-    dlq_url = sqs.create_queue(QueueName=f"{name}-dlq", Attributes={"MessageRetentionPeriod": "1209600"})["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    queue_url = sqs.create_queue(
-        QueueName=f"{name}-queue",
-        Attributes={
-            "VisibilityTimeout": str(visibility_timeout),
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive_count)}),
-        },
-    )["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    role_arn = iam.create_role(
-        RoleName=f"{name}-hook-role",
-        AssumeRolePolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Service": "autoscaling.amazonaws.com"},
-                        "Action": "sts:AssumeRole",
-                    }
-                ],
-            }
-        ),
-    )["Role"]["Arn"]
+    template_data: dict[str, Any] = {"ImageId": "ami-12c6146b", "InstanceType": "t3.micro"}
+    if metadata_options is not None:
+        template_data["MetadataOptions"] = dict(metadata_options)
+    ec2.create_launch_template(LaunchTemplateName=template_name, LaunchTemplateData=template_data)
+    if served_by is None:
+        queue_url, queue_arn, dlq_url, dlq_arn, role_arn = _deployment_queue_and_role(
+            name, sqs, iam, visibility_timeout, max_receive_count
+        )
+    else:
+        queue_url, queue_arn, role_arn = served_by.queue_url, served_by.queue_arn, served_by.role_arn
+        dlq_url, dlq_arn = served_by.dlq_url, served_by.dlq_arn
     hook_name = f"{name}-launch"
     hook: dict[str, Any] = {
         "LifecycleHookName": hook_name,
@@ -140,3 +128,35 @@ def build_world(
         ],
     )
     return World(name, hook_name, queue_url, queue_arn, dlq_url, dlq_arn, role_arn, subnet_id, team_tags)
+
+
+def _deployment_queue_and_role(
+    name: str, sqs: Any, iam: Any, visibility_timeout: int, max_receive_count: int
+) -> tuple[str, str, str, str, str]:
+    """The queue a deployment's launch hooks notify (URL, ARN), its DLQ (URL, ARN), and the hook role's ARN."""
+    dlq_url = sqs.create_queue(QueueName=f"{name}-dlq", Attributes={"MessageRetentionPeriod": "1209600"})["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue_url = sqs.create_queue(
+        QueueName=f"{name}-queue",
+        Attributes={
+            "VisibilityTimeout": str(visibility_timeout),
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive_count)}),
+        },
+    )["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    role_arn = iam.create_role(
+        RoleName=f"{name}-hook-role",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "autoscaling.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+        ),
+    )["Role"]["Arn"]
+    return queue_url, queue_arn, dlq_url, dlq_arn, role_arn
