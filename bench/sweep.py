@@ -14,7 +14,6 @@ later sweep costs. Calls are counted from the sandbox's journal against the budg
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import time
@@ -29,7 +28,7 @@ from handler.naming import DEFAULT_TEMPLATE, InstanceFacts, compile_template
 from sandbox.faults import AUTOSCALING, BucketSpec
 from sandbox.lambda_context import LambdaContext
 from sandbox.lambda_runtime import FunctionLogs, capture_function_output, environment, environment_factory
-from scenarios import LAUNCH_TRANSITION, TEAM_TAGS, clients
+from scenarios import LAUNCH_TRANSITION, TEAM_TAGS, clients, create_hook_role
 
 if TYPE_CHECKING:
     from sandbox.server import CallRecord, Sandbox
@@ -121,21 +120,7 @@ def build_fleet(sandbox: Sandbox, sweep: SweepConfig, seed: int) -> SweepFleet:
     )
     queue_url = sqs.create_queue(QueueName=f"{prefix}-queue")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    role_arn = iam.create_role(
-        RoleName=f"{prefix}-hook-role",
-        AssumeRolePolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Service": "autoscaling.amazonaws.com"},
-                        "Action": "sts:AssumeRole",
-                    }
-                ],
-            }
-        ),
-    )["Role"]["Arn"]
+    role_arn = create_hook_role(iam, f"{prefix}-hook-role")
     groups = [f"{prefix}-{index:03d}" for index in range(sweep.groups)]
     for index, group in enumerate(groups):
         subnet = ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.0.{index}.0/24")["Subnet"]["SubnetId"]

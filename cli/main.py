@@ -37,7 +37,11 @@ COMMANDS = (
     Command("status", "cli.status", "instances in Pending:Wait, queue and DLQ depth, age of the oldest message"),
     Command("redrive", "cli.redrive", "summarise the dead-letter queue, then move its messages back to the queue"),
     Command("package", "cli.package", "build dist/lambda.zip, the Lambda artifact (deterministic, pure Python)"),
-    Command("demo", "cli.demo", "scale out a group on the embedded local AWS and watch every instance get named"),
+    Command(
+        "demo",
+        "cli.demo",
+        "scale out two groups on the embedded local AWS: names by IP and unique numbers, host names from them",
+    ),
     Command("sandbox", "cli.sandbox_command", "serve the embedded local AWS on 127.0.0.1"),
     Command("bench", "cli.bench", "benchmark release time of a scale-out against the throttling floor and a baseline"),
     Command("chaos", "cli.chaos", "run the fault suite on the embedded local AWS and check its invariants"),

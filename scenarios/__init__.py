@@ -4,6 +4,14 @@ The demo, the end-to-end tests, the benchmark and the fault suite start from :fu
 team's tag convention (:data:`TEAM_TAGS`) lives here, not in the sandbox, which knows AWS only.
 """
 
-from scenarios.world import LAUNCH_TRANSITION, TEAM_TAGS, World, build_world, clients, create_slot_table
+from scenarios.world import (
+    LAUNCH_TRANSITION,
+    TEAM_TAGS,
+    World,
+    build_world,
+    clients,
+    create_hook_role,
+    create_slot_table,
+)
 
-__all__ = ["LAUNCH_TRANSITION", "TEAM_TAGS", "World", "build_world", "clients", "create_slot_table"]
+__all__ = ["LAUNCH_TRANSITION", "TEAM_TAGS", "World", "build_world", "clients", "create_hook_role", "create_slot_table"]

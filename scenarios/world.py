@@ -144,19 +144,16 @@ def _deployment_queue_and_role(
         },
     )["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    role_arn = iam.create_role(
-        RoleName=f"{name}-hook-role",
-        AssumeRolePolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Service": "autoscaling.amazonaws.com"},
-                        "Action": "sts:AssumeRole",
-                    }
-                ],
-            }
-        ),
-    )["Role"]["Arn"]
+    role_arn = create_hook_role(iam, f"{name}-hook-role")
     return queue_url, queue_arn, dlq_url, dlq_arn, role_arn
+
+
+def create_hook_role(iam: Any, role_name: str) -> str:
+    """The role Auto Scaling assumes to publish a group's lifecycle notifications (its ARN)."""
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "autoscaling.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    return str(iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"])
