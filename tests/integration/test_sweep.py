@@ -10,9 +10,16 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from scenarios import TEAM_TAGS, World, build_world, create_slot_table
+from scenarios import TEAM_TAGS, build_world, create_slot_table
 from tests.support.events import scheduled_event
-from tests.support.world import context, expected_name, group_instances, scale_out
+from tests.support.world import (
+    context,
+    expected_name,
+    group_instances,
+    launch_before_the_hook,
+    scale_out,
+    writes_since,
+)
 
 LONG = 600.0
 Handler = Callable[[dict[str, Any], Any], Any]
@@ -22,27 +29,6 @@ def sweep(handler: Handler) -> dict[str, Any]:
     summary = handler(scheduled_event(), context(LONG))
     assert isinstance(summary, dict)
     return summary
-
-
-def writes_since(sandbox: Any, start: int) -> list[str]:
-    writing = {"CreateTags", "DeleteTags", "CompleteLifecycleAction", "TransactWriteItems"}
-    return [r.action for r in sandbox.journal.records()[start:] if r.action in writing and r.status < 400]
-
-
-def launch_before_the_hook(sandbox: Any, world: World, count: int) -> list[str]:
-    """Instances launched while the group had no hook: they never get a message."""
-    autoscaling = sandbox.client("autoscaling")
-    autoscaling.delete_lifecycle_hook(AutoScalingGroupName=world.asg_name, LifecycleHookName=world.hook_name)
-    autoscaling.set_desired_capacity(AutoScalingGroupName=world.asg_name, DesiredCapacity=count)
-    autoscaling.put_lifecycle_hook(
-        AutoScalingGroupName=world.asg_name,
-        LifecycleHookName=world.hook_name,
-        LifecycleTransition="autoscaling:EC2_INSTANCE_LAUNCHING",
-        NotificationTargetARN=world.queue_arn,
-        RoleARN=world.role_arn,
-        HeartbeatTimeout=600,
-    )
-    return sorted(group_instances(sandbox, world))
 
 
 def test_a_hook_attached_after_launch_leaves_instances_the_sweep_names_then_a_second_sweep_writes_nothing(
