@@ -17,8 +17,8 @@ method:
 - **The hook timer holds the lock.** The sandbox's lifecycle timer looks for overdue actions every 50 ms under
   the global lock, each look O(open actions x group size) (about 30 ms with 1000 actions open). Hook timeouts
   are minutes away in every run, so the benchmark lets it look once a second (``LIFECYCLE_POLL_SECONDS``, the
-  engine's own ``poll_interval``); a completion still applies overdue timeouts first. Tests keep the 50 ms:
-  theirs time out within seconds.
+  engine's own ``poll_interval``); a completion still applies overdue timeouts first. The sandbox's default
+  stays 50 ms: tests wait for hook timeouts on a sped-up sandbox clock, where a second of real time is a minute.
 """
 
 from __future__ import annotations

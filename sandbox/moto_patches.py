@@ -2,7 +2,8 @@
 
 moto is pinned exactly (pyproject.toml); each patch has its own test under tests/integration/sandbox.
 One file on purpose, though longer than the others: it is the complete list of what the sandbox
-changes inside moto, section by section, and nothing else.
+changes inside moto, section by section, and nothing else (DynamoDB's fast paths, too long for a
+section, live in sandbox.dynamodb_fast_paths; the performance section lists what they replace).
 
 The patches read the running sandbox through :class:`RunningSandbox` (its clock, fault controls and
 lifecycle engine), so this module never imports the server that applies it.
@@ -81,7 +82,11 @@ def _disable_cors() -> None:
 #                                            resource it tested (a pure function; 6 s for 50 names x 5000)
 #   moto.sqs.models.unix_time(_millis)       time.time() when asked for now (moto converted a datetime to
 #                                            epoch seconds twice per queued message on every send and receive)
-#   DynamoDB                                 sandbox.dynamodb_fast_paths: transactions, Query/GetItem answers
+#   DynamoDBBackend.transact_write_items     sandbox.dynamodb_fast_paths: an undo log of what the transaction
+#                                            touches (moto deep-copied every table it names, once per item)
+#   BaseJSONSerializer._serialize_type_structure
+#                                            the same module: DynamoDB's AttributeValues rendered directly
+#                                            (moto looked each of ten members up through attribute aliases)
 # ===================================================================================================
 
 _SPEED_PATCH = "sandbox-moto-speed"

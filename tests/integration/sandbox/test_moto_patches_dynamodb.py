@@ -357,13 +357,13 @@ def exchange(dynamodb: Any, ranged: str, hash_only: str) -> None:
     calls: list[Callable[[], Any]] = [
         lambda: dynamodb.put_item(TableName=ranged, Item=item(RANGED, "p", "rich", **RICH)),
         *[
-            lambda n=n: dynamodb.put_item(  # type: ignore[misc]
+            lambda n=n: dynamodb.put_item(
                 TableName=ranged,
                 Item=item(RANGED, "p", f"s#{n}", holder={"S": f"i-{n}"}, claimed_at={"N": f"{1700000000 + n}.125"}),
             )
             for n in range(7)
         ],
-        *[lambda n=n: dynamodb.put_item(TableName=hash_only, Item=item(HASH_ONLY, "p", f"s#{n}")) for n in range(5)],  # type: ignore[misc]
+        *[lambda n=n: dynamodb.put_item(TableName=hash_only, Item=item(HASH_ONLY, "p", f"s#{n}")) for n in range(5)],
         lambda: dynamodb.get_item(TableName=ranged, Key=key(RANGED, "p", "rich"), ConsistentRead=True),
         lambda: dynamodb.get_item(TableName=ranged, Key=key(RANGED, "p", "missing")),
         lambda: dynamodb.get_item(
