@@ -4,10 +4,10 @@ Measured through the sandbox over HTTP on moto 5.2.5 (docs/benchmarks.md), under
 
 - **A transaction deep-copies every table it names, once per item.** ``TransactWriteItems`` backs each table up
   with ``copy.deepcopy`` for a rollback it rarely needs, again for every item naming it: 50 puts into a
-  2000-item table took 2 s (14 ms now). :func:`install` replaces the backup with an undo log: the touched
-  tables' containers copied (item references, not items), the items an Update is about to change in place
-  copied deeply, the stream records kept; a rollback puts exactly that back. The writes, the condition
-  checks, the cancellation reasons and when moto rolls back (and when not) are moto's, line by line.
+  2000-item table took 2 s (14 ms now). :func:`transact_write_items` replaces the backup with an undo log:
+  the touched tables' containers copied (item references, not items), the items an Update is about to change
+  in place copied deeply, the stream records kept; a rollback puts exactly that back. The writes, the
+  condition checks, the cancellation reasons and when moto rolls back (and when not) are moto's, line by line.
 - **Answers are serialized member by member.** moto renders every ``AttributeValue`` through its generic
   botocore-model serializer, which looks each of the ten possible members up through a chain of attribute
   aliases: about 85 % of a ``Query`` of 1000 items (0.35 s; 43 ms now). An ``AttributeValue`` that is the
@@ -16,37 +16,18 @@ Measured through the sandbox over HTTP on moto 5.2.5 (docs/benchmarks.md), under
   takes moto's path.
 
 What stays slow: moto's ``Query`` itself reads every item of the table, sorts the partition and deep-copies
-each item it returns (docs/benchmarks.md).
+each item it returns (docs/benchmarks.md). ``sandbox.moto_patches`` installs both replacements (each is made
+from moto's original, which stays its ``__wrapped__``).
 """
 
 from __future__ import annotations
 
 import copy
-import functools
 from collections.abc import Callable
 from enum import Enum
 from typing import Any
 
-_PATCH = "sandbox-dynamodb-fast-paths"
 MAX_TRANSACTION_ITEMS = 100  # moto's (and DynamoDB's) limit, checked before anything is read
-
-
-def install() -> None:
-    """Replaces the transaction's backup and the AttributeValue rendering once (applying twice is harmless)."""
-    from moto.core.serialize import BaseJSONSerializer  # noqa: PLC0415 - moto loads lazily
-    from moto.dynamodb.models import DynamoDBBackend  # noqa: PLC0415
-
-    _replace_once(DynamoDBBackend, "transact_write_items", _transact_write_items)
-    _replace_once(BaseJSONSerializer, "_serialize_type_structure", _serialize_type_structure)
-
-
-def _replace_once(owner: type, name: str, make: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
-    original = getattr(owner, name)
-    if getattr(original, "_sandbox_patch", None) == _PATCH:
-        return
-    replacement = functools.wraps(original)(make(original))
-    replacement._sandbox_patch = _PATCH  # type: ignore[attr-defined]
-    setattr(owner, name, replacement)
 
 
 # --------------------------------------------------------------------------------------------- transactions
@@ -78,7 +59,7 @@ class _TableUndo:
             self.table.stream_shard.items = self._stream
 
 
-def _transact_write_items(original: Callable[..., None]) -> Callable[..., None]:
+def transact_write_items(original: Callable[..., None]) -> Callable[..., None]:
     """moto 5.2.5's ``DynamoDBBackend.transact_write_items`` with the undo log in place of its table copies."""
     from moto.dynamodb.comparisons import get_filter_expression  # noqa: PLC0415 - moto loads lazily
     from moto.dynamodb.exceptions import (  # noqa: PLC0415
@@ -178,7 +159,7 @@ class _NotPlain(Exception):
     """A value moto's own serializer must render (not the {type: value} shape this module renders)."""
 
 
-def _serialize_type_structure(original: Callable[..., None]) -> Callable[..., None]:
+def serialize_type_structure(original: Callable[..., None]) -> Callable[..., None]:
     def _serialize_type_structure(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
         dynamodb = self.service_model.service_name == "dynamodb"
         if key and value is not None and shape.name == "AttributeValue" and dynamodb:

@@ -96,7 +96,9 @@ _SQS_CLOCKS = {"unix_time": 1.0, "unix_time_millis": 1000.0}
 
 
 def _patch_speed() -> None:
-    from moto.ec2 import utils as ec2_utils  # noqa: PLC0415 - moto loads lazily
+    from moto.core.serialize import BaseJSONSerializer  # noqa: PLC0415 - moto loads lazily
+    from moto.dynamodb.models import DynamoDBBackend  # noqa: PLC0415
+    from moto.ec2 import utils as ec2_utils  # noqa: PLC0415
     from moto.ec2.models.core import TaggedEC2Resource  # noqa: PLC0415
     from moto.sqs import models as sqs_models  # noqa: PLC0415
 
@@ -104,7 +106,8 @@ def _patch_speed() -> None:
     _replace_once(ec2_utils, "simple_aws_filter_to_re", functools.lru_cache(maxsize=_FILTER_PATTERNS_CACHED))
     for name, scale in _SQS_CLOCKS.items():
         _replace_once(sqs_models, name, functools.partial(_now_or, scale=scale))
-    dynamodb_fast_paths.install()
+    _replace_once(DynamoDBBackend, "transact_write_items", dynamodb_fast_paths.transact_write_items)
+    _replace_once(BaseJSONSerializer, "_serialize_type_structure", dynamodb_fast_paths.serialize_type_structure)
 
 
 def _replace_once(owner: Any, name: str, make: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:

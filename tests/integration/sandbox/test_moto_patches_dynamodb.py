@@ -1,4 +1,5 @@
-"""sandbox.dynamodb_fast_paths: moto's DynamoDB answers, unchanged, without copying tables or picking members.
+"""sandbox.dynamodb_fast_paths (installed by sandbox.moto_patches): moto's DynamoDB answers, unchanged, without
+copying tables or picking members.
 
 Two kinds of test: what DynamoDB's transactions and queries promise (a cancelled transaction changes nothing,
 cancellation reasons name the item, pages follow LastEvaluatedKey), and every answer of a long exchange
@@ -18,7 +19,7 @@ import botocore.exceptions
 import pytest
 from botocore.config import Config
 
-from sandbox import Sandbox, dynamodb_fast_paths
+from sandbox import Sandbox, moto_patches
 
 NO_RETRY = Config(retries={"total_max_attempts": 1, "mode": "standard"})
 STRING = "S"
@@ -72,7 +73,7 @@ def moto_as_is() -> Iterator[None]:
 
     patched = [(DynamoDBBackend, "transact_write_items"), (BaseJSONSerializer, "_serialize_type_structure")]
     fast = [getattr(owner, name) for owner, name in patched]
-    assert all(getattr(f, "_sandbox_patch", None) == dynamodb_fast_paths._PATCH for f in fast)
+    assert all(getattr(f, "_sandbox_patch", None) == moto_patches._SPEED_PATCH for f in fast)
     for (owner, name), f in zip(patched, fast, strict=True):
         setattr(owner, name, f.__wrapped__)
     try:
@@ -497,16 +498,3 @@ def rendered(result: dict[str, Any]) -> str:
         return str(serializer.serialize(result)["body"])
     except Exception as error:  # noqa: BLE001 - a failure is an outcome to compare too
         return f"failed: {error!r}"
-
-
-def test_the_fast_paths_install_once_however_often_applied(sandbox: Sandbox) -> None:
-    from moto.dynamodb.models import DynamoDBBackend  # noqa: PLC0415
-
-    # WHEN installed again
-    dynamodb_fast_paths.install()
-    # THEN the transaction is replaced exactly once
-    layers, method = 0, DynamoDBBackend.transact_write_items
-    while method is not None:
-        layers += getattr(method, "_sandbox_patch", None) == dynamodb_fast_paths._PATCH
-        method = getattr(method, "__wrapped__", None)
-    assert layers == 1

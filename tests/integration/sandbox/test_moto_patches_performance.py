@@ -58,7 +58,7 @@ def test_a_resources_tags_are_what_describe_tags_answers_for_it(sandbox: Sandbox
 FILTER_VALUES = ["web-*", r"web-\*", "web-?", r"web-\?", "a.b[c]", "(x|y)+", "", "*"]
 
 
-def test_filter_patterns_are_moto_s_own(sandbox: Sandbox) -> None:
+def test_cached_filter_patterns_are_the_ones_moto_makes(sandbox: Sandbox) -> None:
     from moto.ec2 import utils as ec2_utils  # noqa: PLC0415
 
     # WHEN a filter value is translated twice (the second time from the cache)
@@ -122,12 +122,22 @@ def test_a_received_message_is_stamped_and_hidden_for_its_visibility_timeout(san
 
 
 def test_the_performance_patches_apply_once_however_often_installed(sandbox: Sandbox) -> None:
+    from moto.core.serialize import BaseJSONSerializer  # noqa: PLC0415
+    from moto.dynamodb.models import DynamoDBBackend  # noqa: PLC0415
+    from moto.ec2 import utils as ec2_utils  # noqa: PLC0415
     from moto.ec2.models.core import TaggedEC2Resource  # noqa: PLC0415
     from moto.sqs import models as sqs_models  # noqa: PLC0415
 
     # WHEN installed again
     moto_patches._patch_speed()
     # THEN each replaced function wraps moto's own directly
-    for replaced in (TaggedEC2Resource.get_tags, sqs_models.unix_time, sqs_models.unix_time_millis):
+    for replaced in (
+        TaggedEC2Resource.get_tags,
+        ec2_utils.simple_aws_filter_to_re,
+        sqs_models.unix_time,
+        sqs_models.unix_time_millis,
+        DynamoDBBackend.transact_write_items,
+        BaseJSONSerializer._serialize_type_structure,
+    ):
         assert getattr(replaced, "_sandbox_patch", None) == moto_patches._SPEED_PATCH
         assert getattr(replaced.__wrapped__, "_sandbox_patch", None) is None
