@@ -57,7 +57,6 @@ class BenchConfig:
     run_timeout: float | None = None  # None: derived from the floor (see run_timeout_for)
     cold_start_repetitions: int = 5
     measure_cold_start: bool = True
-    emulator_fixes: bool = True  # bench.emulator: moto's costs AWS does not have taken out (False: moto as it is)
 
     def run_timeout_for(self, floor_seconds: float) -> float:
         """Long enough for a slow candidate to show how slow it is, short enough to finish in minutes."""

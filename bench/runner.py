@@ -30,7 +30,7 @@ from typing import Any, TextIO
 
 from bench.config import ASG_NAMER, BASELINE, SLOT_CANDIDATE, BenchConfig, bucket_label
 from bench.emulator import DESCRIPTION as EMULATOR_CHANGES
-from bench.emulator import LIFECYCLE_POLL_SECONDS, faster_moto, fresh_account, fresh_sdk_default_session
+from bench.emulator import LIFECYCLE_POLL_SECONDS, fresh_account, fresh_sdk_default_session
 from bench.floor import floor_seconds
 from bench.footprint import cold_path, cold_start, peak_memory
 from bench.results import BenchResults, RunResult
@@ -89,7 +89,7 @@ def run_one(
     specs = {**controls.bucket_specs(), **buckets}
     floors = floor_seconds(n, ASG_NAMER, specs, config.rate_scale)
     timeout = config.run_timeout_for(max(floors.values()))
-    receipts = ReceiptLog(sandbox.clock, fresh_sdk_default_session if config.emulator_fixes else lambda: None)
+    receipts = ReceiptLog(sandbox.clock, fresh_sdk_default_session)
     logs = FunctionLogs()
     with environment(function_env), capture_function_output(logs):
         trigger = SqsTrigger(
@@ -265,7 +265,7 @@ def _result(
 
 def _call_ms_by_action(calls: Sequence[CallRecord]) -> dict[str, float]:
     """Mean milliseconds an accepted handler call took, arrival to answer (latency and the sandbox's work):
-    where the emulator itself is slow shows here (moto's DynamoDB transactions, for one)."""
+    where the emulator itself is slow shows here (moto's DynamoDB Query, for one)."""
     spans: dict[str, list[float]] = {}
     for call in calls:
         if (
@@ -329,13 +329,12 @@ def run_benchmark(
     """Starts an in-process sandbox; for each Auto Scaling bucket and seed runs every (N, candidate) and the
     {slot} scenario; then the sweep, the cold-start, cold-path and memory probes. ``on_progress`` gets the
     results so far after each of them (a long run keeps what it measured)."""
-    with Sandbox() as sandbox, faster_moto(config.emulator_fixes):
+    with Sandbox() as sandbox:
         os.environ.update(sandbox.env())
         controls = sandbox.controls
         controls.reset()
         controls.set_latency(base_ms=config.latency_ms)
-        if config.emulator_fixes:
-            sandbox.lifecycle.poll_interval = LIFECYCLE_POLL_SECONDS
+        sandbox.lifecycle.poll_interval = LIFECYCLE_POLL_SECONDS
         results = BenchResults(_settings(config, sandbox))
         for bucket in config.autoscaling_buckets:
             for index, seed in enumerate(config.seeds):
@@ -350,13 +349,13 @@ def run_benchmark(
                     results.runs.append(_one(sandbox, SLOT_CANDIDATE, n, config, seed, bucket, out))
                     on_progress(results)
         if config.sweep is not None:
-            _fresh(sandbox, config)
+            fresh_account(sandbox)
             results.sweep = run_sweep(sandbox, config, out)
             on_progress(results)
         if config.measure_cold_start:
             if out is not None:
                 print("  cold start, cold path and peak memory ...", file=out, flush=True)
-            _fresh(sandbox, config)
+            fresh_account(sandbox)
             env = sandbox.env()
             results.cold_path = cold_path(sandbox, env, config.cold_start_repetitions)
             controls.reset()  # the import and memory probes run without latency, as before
@@ -376,7 +375,7 @@ def _one(
 ) -> RunResult:
     if out is not None:
         print(f"  {candidate} N={n} seed {seed} autoscaling {bucket_label(bucket)} ...", file=out, flush=True)
-    _fresh(sandbox, config)
+    fresh_account(sandbox)
     run = run_one(sandbox, candidate, n, config, seed=seed, autoscaling_bucket=bucket, out=out)
     if out is not None:
         print(
@@ -388,11 +387,6 @@ def _one(
     return run
 
 
-def _fresh(sandbox: Sandbox, config: BenchConfig) -> None:
-    if config.emulator_fixes:
-        fresh_account(sandbox)
-
-
 def _settings(config: BenchConfig, sandbox: Sandbox) -> dict[str, Any]:
     """Every assumption of the run, printed and written to the JSON."""
     specs = sandbox.controls.bucket_specs()
@@ -401,7 +395,7 @@ def _settings(config: BenchConfig, sandbox: Sandbox) -> dict[str, Any]:
         "clock_scale": sandbox.clock.scale,
         "buckets": {k: asdict(v) for k, v in specs.items()},
         "autoscaling_buckets_run": [bucket_label(b) for b in config.autoscaling_buckets],
-        "emulator": EMULATOR_CHANGES if config.emulator_fixes else "moto as it is",
+        "emulator": EMULATOR_CHANGES,
         "code": _code_version(),
         "note": "bucket refills are multiplied by rate_scale; floor_seconds is already divided by it",
     }

@@ -95,11 +95,6 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
         help=f"also time one scheduled sweep over a fleet (default {_fleet_text(SweepConfig())}, 1%% unnamed)",
     )
     parser.add_argument(
-        "--moto-as-is",
-        action="store_true",
-        help="leave moto's quadratic costs in (see bench/emulator.py): the sandbox, not the handler, then binds",
-    )
-    parser.add_argument(
         "--candidates", type=_candidates, help=f"comma-separated: {ASG_NAMER},{BASELINE} (default both)"
     )
     parser.add_argument(
@@ -138,8 +133,6 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         changes["slot_sizes"] = args.slot
     if args.sweep:
         changes["sweep"] = args.sweep
-    if args.moto_as_is:
-        changes["emulator_fixes"] = False
     if args.candidates:
         changes["candidates"] = args.candidates
     if args.latency_ms is not None:

@@ -2,7 +2,8 @@
 
 moto is pinned exactly (pyproject.toml); each patch has its own test under tests/integration/sandbox.
 One file on purpose, though longer than the others: it is the complete list of what the sandbox
-changes inside moto, section by section, and nothing else.
+changes inside moto, section by section, and nothing else (DynamoDB's fast paths, too long for a
+section, live in sandbox.dynamodb_fast_paths; the performance section lists what they replace).
 
 The patches read the running sandbox through :class:`RunningSandbox` (its clock, fault controls and
 lifecycle engine), so this module never imports the server that applies it.
@@ -16,6 +17,8 @@ import functools
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
+
+from sandbox import dynamodb_fast_paths
 
 if TYPE_CHECKING:
     from sandbox.clock import SandboxClock
@@ -41,7 +44,7 @@ def apply(sandbox: RunningSandbox) -> None:
         raise RuntimeError("another Sandbox is already running in this process; stop it first")
     _active = sandbox
     _disable_cors()
-    _patch_ec2_tag_reads()
+    _patch_speed()
     _patch_ec2_realism()
     _patch_lifecycle()
     _patch_cloudformation()
@@ -69,26 +72,60 @@ def _disable_cors() -> None:
 
 
 # ===================================================================================================
-# EC2 tag reads (performance). moto 5.2.5 reads a resource's tags through DescribeTags filtered by a
-# resource-id regex, scanning every tag of the account for each resource: rendering or filtering
-# DescribeInstances costs O(instances x all tags), seconds per call once a run holds a few hundred
-# instances, under the lock every request shares. The tags of one resource are a dict lookup:
-#   TaggedEC2Resource.get_tags    the resource's own tags, same entries in the same order
+# moto's costs AWS does not have (performance). Each one made the sandbox, not the program it serves,
+# the bottleneck of a large scale-out, under the lock every request shares (measured: docs/benchmarks.md,
+# "What the benchmark changes in the emulator"). Same answers; only the work behind them changes:
+#   TaggedEC2Resource.get_tags               the resource's own tags (moto scanned every tag of the Region
+#                                            per resource: DescribeInstances with a tag: filter held the lock
+#                                            2.6 s with 1000 instances), same entries in the same order
+#   moto.ec2.utils.simple_aws_filter_to_re   cached: moto translated every filter value again for every
+#                                            resource it tested (a pure function; 6 s for 50 names x 5000)
+#   moto.sqs.models.unix_time(_millis)       time.time() when asked for now (moto converted a datetime to
+#                                            epoch seconds twice per queued message on every send and receive)
+#   DynamoDBBackend.transact_write_items     sandbox.dynamodb_fast_paths: an undo log of what the transaction
+#                                            touches (moto deep-copied every table it names, once per item)
+#   BaseJSONSerializer._serialize_type_structure
+#                                            the same module: DynamoDB's AttributeValues rendered directly
+#                                            (moto looked each of ten members up through attribute aliases)
 # ===================================================================================================
 
-_TAGS_PATCH = "sandbox-ec2-tag-reads"
+_SPEED_PATCH = "sandbox-moto-speed"
+_FILTER_PATTERNS_CACHED = 65536
+# moto.sqs.models' clocks and how many of their units one second is
+_SQS_CLOCKS = {"unix_time": 1.0, "unix_time_millis": 1000.0}
 
 
-def _patch_ec2_tag_reads() -> None:
-    from moto.ec2.models.core import TaggedEC2Resource  # noqa: PLC0415 - moto loads lazily
-    from moto.ec2.utils import EC2_PREFIX_TO_RESOURCE, get_prefix  # noqa: PLC0415
+def _patch_speed() -> None:
+    from moto.core.serialize import BaseJSONSerializer  # noqa: PLC0415 - moto loads lazily
+    from moto.dynamodb.models import DynamoDBBackend  # noqa: PLC0415
+    from moto.ec2 import utils as ec2_utils  # noqa: PLC0415
+    from moto.ec2.models.core import TaggedEC2Resource  # noqa: PLC0415
+    from moto.sqs import models as sqs_models  # noqa: PLC0415
 
-    original = TaggedEC2Resource.get_tags
-    if getattr(original, "_sandbox_patch", None) == _TAGS_PATCH:
+    _replace_once(TaggedEC2Resource, "get_tags", _own_tags)
+    _replace_once(ec2_utils, "simple_aws_filter_to_re", functools.lru_cache(maxsize=_FILTER_PATTERNS_CACHED))
+    for name, scale in _SQS_CLOCKS.items():
+        _replace_once(sqs_models, name, functools.partial(_now_or, scale=scale))
+    _replace_once(DynamoDBBackend, "transact_write_items", dynamodb_fast_paths.transact_write_items)
+    _replace_once(BaseJSONSerializer, "_serialize_type_structure", dynamodb_fast_paths.serialize_type_structure)
+
+
+def _replace_once(owner: Any, name: str, make: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
+    """``owner.name = make(original)`` unless done already (a class's method or a module's function)."""
+    original = getattr(owner, name)
+    if getattr(original, "_sandbox_patch", None) == _SPEED_PATCH:
         return
+    replacement = functools.wraps(original)(make(original))
+    replacement._sandbox_patch = _SPEED_PATCH  # type: ignore[attr-defined]
+    setattr(owner, name, replacement)
 
-    @functools.wraps(original)
+
+def _own_tags(original: Callable[..., Any]) -> Callable[[Any], list[dict[str, str]]]:
+    from moto.ec2.utils import EC2_PREFIX_TO_RESOURCE, get_prefix  # noqa: PLC0415 - moto loads lazily
+
     def get_tags(self: Any) -> list[dict[str, str]]:
+        """What ``describe_tags(filters={"resource-id": [self.id]})`` answers, read from the resource's own
+        entry (``.get``: never adds an entry to moto's defaultdict)."""
         resource_id = getattr(self, "id", None)
         if not resource_id:
             return []
@@ -99,8 +136,16 @@ def _patch_ec2_tag_reads() -> None:
             for key, value in list(tags.items())
         ]
 
-    get_tags._sandbox_patch = _TAGS_PATCH  # type: ignore[attr-defined]
-    TaggedEC2Resource.get_tags = get_tags  # type: ignore[method-assign]
+    return get_tags
+
+
+def _now_or(original: Callable[..., float], scale: float) -> Callable[..., float]:
+    """moto's ``unix_time``/``unix_time_millis``: now straight from ``time.time()``, a given datetime as before."""
+
+    def unix_time(dt: datetime.datetime | None = None) -> float:
+        return time.time() * scale if dt is None else original(dt)
+
+    return unix_time
 
 
 # ===================================================================================================

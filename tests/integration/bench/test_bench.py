@@ -122,7 +122,7 @@ def test_results_are_written_printed_and_charted(runs: dict[str, RunResult], tmp
         },
         "autoscaling_buckets": [list(GENEROUS)],
         "autoscaling_buckets_run": ["200+20/s"],
-        "emulator": "moto as it is",
+        "emulator": "a fresh account per run",
     }
     results = BenchResults(settings=settings, runs=list(runs.values()))
     results.cold_start = {"init_seconds": 0.3, "import_boto3_seconds": 0.2, "init_over_boto3": 1.5, "peak_rss_mb": 90}

@@ -23,7 +23,6 @@ def test_buckets_seeds_slot_and_sweep_reach_the_configuration() -> None:
     assert chosen.autoscaling_buckets == (ASSUMED_AUTOSCALING_BUCKET, GENEROUS_AUTOSCALING_BUCKET)
     assert chosen.slot_sizes == (1000,)
     assert chosen.sweep == SweepConfig(groups=10, per_group=20)
-    assert chosen.emulator_fixes is True
 
 
 def test_defaults_and_presets() -> None:
@@ -36,7 +35,6 @@ def test_defaults_and_presets() -> None:
     assert config("--sweep").sweep == SweepConfig()  # the 100 groups x 50 instances
     assert config("--full") == FULL
     assert FULL.autoscaling_buckets == (ASSUMED_AUTOSCALING_BUCKET, GENEROUS_AUTOSCALING_BUCKET)
-    assert config("--moto-as-is").emulator_fixes is False
 
 
 @pytest.mark.parametrize(

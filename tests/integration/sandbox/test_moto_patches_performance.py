@@ -1,0 +1,143 @@
+"""sandbox.moto_patches, performance section: EC2 tag reads by resource id, cached filter patterns, SQS's clock.
+
+Each patch answers what moto as it is answers (its original is kept as ``__wrapped__``); the tests compare the
+two, and check the behaviour they serve through the API.
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+from typing import Any
+
+import pytest
+
+from sandbox import ACCOUNT_ID, DEFAULT_REGION, Sandbox, moto_patches
+
+AMI = "ami-12c6146b"
+
+
+@pytest.fixture
+def ec2(sandbox: Sandbox) -> Any:
+    return sandbox.client("ec2")
+
+
+def ec2_backend() -> Any:
+    from moto.ec2.models import ec2_backends  # noqa: PLC0415 - moto loads lazily
+
+    return ec2_backends[ACCOUNT_ID][DEFAULT_REGION]
+
+
+def launch(ec2: Any, name: str) -> str:
+    spec = [{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": name}, {"Key": "Env", "Value": "t"}]}]
+    instance = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, TagSpecifications=spec)["Instances"][0]
+    return str(instance["InstanceId"])
+
+
+def test_a_resources_tags_are_what_describe_tags_answers_for_it(sandbox: Sandbox, ec2: Any) -> None:
+    from moto.ec2.models.core import TaggedEC2Resource  # noqa: PLC0415
+
+    # GIVEN a tagged instance, a VPC tagged later (a tag changed, one added) and an untagged subnet
+    instance_id = launch(ec2, "web-1")
+    vpc_id = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    ec2.create_tags(Resources=[vpc_id], Tags=[{"Key": "b", "Value": "1"}, {"Key": "a", "Value": "2"}])
+    ec2.create_tags(Resources=[vpc_id], Tags=[{"Key": "b", "Value": "3"}, {"Key": "c", "Value": ""}])
+    subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.9.1.0/24")["Subnet"]["SubnetId"]
+    backend = ec2_backend()
+    resources = [backend.get_instance(instance_id), backend.get_vpc(vpc_id), backend.get_subnet(subnet_id)]
+    # WHEN each one's tags are read, by the patch and by moto as it is (DescribeTags filtered by its id)
+    as_is = TaggedEC2Resource.get_tags.__wrapped__
+    # THEN both read the same entries in the same order, and reading the untagged subnet added no entry
+    for resource in resources:
+        assert resource.get_tags() == as_is(resource)
+    assert [t["key"] for t in resources[1].get_tags()] == ["b", "a", "c"]
+    assert resources[1].get_tags()[0] == {"resource_id": vpc_id, "key": "b", "value": "3", "resource_type": "vpc"}
+    assert subnet_id not in backend.tags
+
+
+FILTER_VALUES = ["web-*", r"web-\*", "web-?", r"web-\?", "a.b[c]", "(x|y)+", "", "*"]
+
+
+def test_cached_filter_patterns_are_the_ones_moto_makes(sandbox: Sandbox) -> None:
+    from moto.ec2 import utils as ec2_utils  # noqa: PLC0415
+
+    # WHEN a filter value is translated twice (the second time from the cache)
+    # THEN both are the pattern moto makes of it
+    for value in FILTER_VALUES:
+        first = ec2_utils.simple_aws_filter_to_re(value)
+        assert ec2_utils.simple_aws_filter_to_re(value) == first == ec2_utils.simple_aws_filter_to_re.__wrapped__(value)
+
+
+def test_tag_filters_match_wildcards_and_escaped_literals(sandbox: Sandbox, ec2: Any, unique: str) -> None:
+    # GIVEN instances named web-1, web-* (a literal star) and db-1
+    named = {name: launch(ec2, f"{unique}-{name}") for name in ("web-1", "web-*", "db-1")}
+
+    def matching(value: str) -> set[str]:
+        filters = [{"Name": "tag:Name", "Values": [f"{unique}-{value}"]}]
+        reservations = ec2.describe_instances(Filters=filters)["Reservations"]
+        found = {i["InstanceId"] for r in reservations for i in r["Instances"]}
+        return {name for name, instance_id in named.items() if instance_id in found}
+
+    # WHEN filtered by Name, twice each (the second answer comes from cached patterns)
+    # THEN a wildcard matches both web names, an escaped star only the literal one
+    for _ in range(2):
+        assert matching("web-*") == {"web-1", "web-*"}
+        assert matching(r"web-\*") == {"web-*"}
+        assert matching("web-?") == {"web-1", "web-*"}
+        assert matching("db-1") == {"db-1"}
+
+
+def test_sqs_reads_now_from_the_clock_and_converts_given_times_as_before(sandbox: Sandbox) -> None:
+    from moto.sqs import models as sqs_models  # noqa: PLC0415
+
+    given = datetime.datetime(2026, 1, 2, 3, 4, 5, 678901)
+    # WHEN asked for now, and for a given (naive UTC) datetime
+    before = time.time()
+    now, now_millis = sqs_models.unix_time(), sqs_models.unix_time_millis()
+    after = time.time()
+    # THEN now is the clock's, in seconds and in milliseconds, and a given time converts as moto converts it
+    assert before <= now <= after
+    assert before * 1000 <= now_millis <= after * 1000
+    assert sqs_models.unix_time(given) == sqs_models.unix_time.__wrapped__(given) == 1767323045.678901
+    assert sqs_models.unix_time_millis(given) == sqs_models.unix_time_millis.__wrapped__(given)
+
+
+def test_a_received_message_is_stamped_and_hidden_for_its_visibility_timeout(sandbox: Sandbox, unique: str) -> None:
+    sqs = sandbox.client("sqs")
+    queue_url = sqs.create_queue(QueueName=f"clock-{unique}")["QueueUrl"]
+    # GIVEN a message sent now
+    before = time.time()
+    sqs.send_message(QueueUrl=queue_url, MessageBody="tick")
+    after = time.time()
+    # WHEN received with a visibility timeout of an hour, then asked for again
+    (message,) = sqs.receive_message(
+        QueueUrl=queue_url, VisibilityTimeout=3600, AttributeNames=["SentTimestamp"], WaitTimeSeconds=1
+    )["Messages"]
+    again = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=0).get("Messages", [])
+    # THEN it carries when it was sent, and stays hidden until its visibility is changed back to 0
+    assert int(before * 1000) <= int(message["Attributes"]["SentTimestamp"]) <= int(after * 1000) + 1
+    assert again == []
+    sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
+    assert [m["Body"] for m in sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1)["Messages"]] == ["tick"]
+
+
+def test_the_performance_patches_apply_once_however_often_installed(sandbox: Sandbox) -> None:
+    from moto.core.serialize import BaseJSONSerializer  # noqa: PLC0415
+    from moto.dynamodb.models import DynamoDBBackend  # noqa: PLC0415
+    from moto.ec2 import utils as ec2_utils  # noqa: PLC0415
+    from moto.ec2.models.core import TaggedEC2Resource  # noqa: PLC0415
+    from moto.sqs import models as sqs_models  # noqa: PLC0415
+
+    # WHEN installed again
+    moto_patches._patch_speed()
+    # THEN each replaced function wraps moto's own directly
+    for replaced in (
+        TaggedEC2Resource.get_tags,
+        ec2_utils.simple_aws_filter_to_re,
+        sqs_models.unix_time,
+        sqs_models.unix_time_millis,
+        DynamoDBBackend.transact_write_items,
+        BaseJSONSerializer._serialize_type_structure,
+    ):
+        assert getattr(replaced, "_sandbox_patch", None) == moto_patches._SPEED_PATCH
+        assert getattr(replaced.__wrapped__, "_sandbox_patch", None) is None
