@@ -217,10 +217,12 @@ class NameTemplate:
             value = _value(part, facts, octets)
             if not isinstance(value, str):
                 return InvalidName(f"placeholder {part.label} has no value")
-            if policy.replace_invalid:
+            if policy.hostname_safe:
+                # the label transformation below replaces every character a label cannot hold (invalid ones
+                # too, so they join the runs they stand in); the stand-in for {slot} must not come from a value
+                value = value.replace(_SLOT_MARK, " ")
+            elif policy.replace_invalid:
                 value = replace_invalid_chars(value)
-            elif policy.hostname_safe:
-                value = value.replace(_SLOT_MARK, "-")  # the stand-in for {slot} must not come from a value
             if not value.strip():
                 return InvalidName(f"placeholder {part.label} is empty" + (f" ({value!r})" if value else ""))
             pieces.append((value, part.label))

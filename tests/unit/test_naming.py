@@ -477,6 +477,13 @@ def test_a_name_with_nothing_a_label_can_hold_is_a_permanent_failure() -> None:
     assert isinstance(result, InvalidName) and "no character a host label can hold" in result.reason
 
 
+def test_a_character_a_tag_may_not_hold_next_to_a_dash_joins_its_run_in_a_host_label() -> None:
+    # GIVEN a tag value with a control character beside a dash (found by the property test below)
+    result = compile_template("{tag:X}").render(facts(tags={"X": "0-\x000"}), LABEL)
+    # THEN the run '-\x00' becomes one dash, as host_label says, not two
+    assert result == host_label("0-\x000") == "0-0"
+
+
 @PROPERTY
 @given(st.text(max_size=90))
 def test_the_host_label_transformation_is_idempotent_and_always_a_label_or_a_reason(text: str) -> None:
