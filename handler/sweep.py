@@ -92,6 +92,7 @@ class SweepPlan:
     groups: list[str]
     steps: list[Step]
     instances: dict[str, InstanceRecord]
+    complete: bool = True  # False: the deadline came before every group was read
 
     def count(self, action: Action) -> int:
         return sum(1 for step in self.steps if step.action is action)
@@ -160,19 +161,32 @@ class Sweep:
         self._policy = FailurePolicy(settings, fleet, metrics)
 
     def run(self, deadline: float) -> SweepSummary:
-        plan = self.plan()
+        """A sweep that AWS cannot serve now (throttled, 5xx, a dropped connection) ends early and returns: the
+        next scheduled sweep is its retry. Raising would make Lambda retry the asynchronous invocation twice,
+        each retry a cold read of the whole Region, just while AWS throttles the live path's calls."""
+        try:
+            plan = self.plan(deadline=deadline)
+        except TransientAwsError as error:
+            logger.warning("sweep could not read the fleet; the next sweep goes on", extra={"error": str(error)})
+            return SweepSummary(errors=1, stopped_early=True)
         summary = self.apply(plan, deadline)
         logger.info("sweep finished", extra={"summary": summary.to_json()})
         return summary
 
     # ------------------------------------------------------------------ plan (reads only)
     def plan(
-        self, groups: Sequence[str] = (), fix_drift: bool | None = None, template: NameTemplate | None = None
+        self,
+        groups: Sequence[str] = (),
+        fix_drift: bool | None = None,
+        template: NameTemplate | None = None,
+        deadline: float | None = None,
     ) -> SweepPlan:
         """Reads the fleet and decides each served instance's step. ``groups``: exactly these (the CLI's
-        --asg); else the groups this deployment serves. ``template``: the operator's --name-template."""
+        --asg); else the groups this deployment serves. ``template``: the operator's --name-template.
+        ``deadline`` (monotonic): no more groups' hooks are read after it (a cold cache reads one per group of
+        the Region); the plan covers the groups found so far and says it is incomplete."""
         fix = self._settings.sweep_fix_drift if fix_drift is None else fix_drift
-        served = self._served_groups(groups)
+        served, complete = self._served_groups(groups, deadline)
         members: list[tuple[str, str, str]] = []  # (instance, group, lifecycle state)
         for group in served:
             states = list(group.instances)
@@ -182,22 +196,25 @@ class Sweep:
         described = self._fleet.describe(i for i, _, _ in members) if members else {}
         steps = [self._step(i, group, state, described.get(i), fix, template) for i, group, state in members]
         steps = _deduplicate(steps, described, self._settings.hostname_safe)
-        return SweepPlan([g.name for g in served], steps, described)
+        return SweepPlan([g.name for g in served], steps, described, complete)
 
-    def _served_groups(self, names: Sequence[str]) -> list[GroupRecord]:
+    def _served_groups(self, names: Sequence[str], deadline: float | None) -> tuple[list[GroupRecord], bool]:
+        """The groups to sweep, and False when the deadline came before every group's hooks were read."""
         if names:
-            return self._fleet.groups(names)
+            return self._fleet.groups(names), True
         wanted = set(self._settings.sweep_groups)
         queue = self._settings.queue_arn
         if not queue and not wanted:
             logger.warning("sweep has nothing to serve: set QUEUE_ARN (the stack does) or SWEEP_GROUPS")
-            return []
-        served = []
+            return [], True
+        served: list[GroupRecord] = []
         for group in self._fleet.groups():
+            if deadline is not None and time.monotonic() >= deadline:
+                return served, False
             ours = queue is not None and any(hook.target_arn == queue for hook in self._hooks.hooks(group.name))
             if group.name in wanted or ours:
                 served.append(group)
-        return served
+        return served, True
 
     def template_for(
         self, group: str, explicit: NameTemplate | None = None
@@ -259,7 +276,9 @@ class Sweep:
         progress: Callable[[Step, StepResult], None] = lambda step, result: None,
     ) -> SweepSummary:
         """Writes what the plan says, one instance at a time, stopping before ``deadline`` (monotonic)."""
-        summary = SweepSummary(groups=len(plan.groups), instances=len(plan.steps))
+        summary = SweepSummary(groups=len(plan.groups), instances=len(plan.steps), stopped_early=not plan.complete)
+        if not plan.complete:
+            logger.warning("sweep read only some groups before its deadline; the next sweep reads the others")
         writer = NameWriter(self._settings, self._fleet, self._metrics)
         writer.known_alive(plan.instances)
         writer.prefetch(

@@ -10,6 +10,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from sandbox.throttling import AUTOSCALING, BucketSpec
 from scenarios import TEAM_TAGS, build_world, create_slot_table
 from tests.support.events import scheduled_event
 from tests.support.world import (
@@ -188,3 +189,29 @@ def test_a_sweep_with_nothing_configured_serves_nothing(sandbox, world, cold_sta
     launch_before_the_hook(sandbox, world, 1)
     summary = sweep(cold_start())
     assert summary["groups"] == 0 and summary["named"] == 0
+
+
+def test_a_sweep_that_auto_scaling_throttles_returns_a_summary_instead_of_raising(
+    sandbox, world, controls, cold_start
+) -> None:
+    # GIVEN a served unnamed instance, and an Auto Scaling that answers every call with Throttling
+    launch_before_the_hook(sandbox, world, 1)
+    handler = cold_start(QUEUE_ARN=world.queue_arn, AWS_MAX_ATTEMPTS="1")
+    controls.set_throttling(buckets={AUTOSCALING: BucketSpec(0, 0)})
+    # WHEN the schedule invokes the function
+    summary = sweep(handler)
+    # THEN it returns, saying it stopped early on an error (raising would make Lambda invoke it twice more,
+    # each a read of the whole Region while AWS throttles): the next scheduled sweep is its retry
+    assert summary["errors"] == 1 and summary["stopped_early"] is True and summary["named"] == 0
+
+
+def test_a_sweep_past_its_deadline_reads_no_groups_hooks(sandbox, world, cold_start) -> None:
+    # GIVEN a served group, and an invocation with less time left than the function's margin (25 s)
+    launch_before_the_hook(sandbox, world, 1)
+    handler = cold_start(QUEUE_ARN=world.queue_arn)
+    start = len(sandbox.journal.records())
+    # WHEN the schedule invokes the function
+    summary = handler(scheduled_event(), context(0.5))
+    # THEN no group's hooks are read (a cold cache reads one group at a time) and the summary says it stopped
+    assert "DescribeLifecycleHooks" not in [record.action for record in sandbox.journal.records()[start:]]
+    assert summary["stopped_early"] is True and summary["groups"] == 0
