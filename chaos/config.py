@@ -91,6 +91,11 @@ SOAK = ChaosConfig(
     # kills invocations whose work then succeeds late, and their messages pile up to maxReceiveCount
     function_timeout=10.0,
     visibility_timeout=12,
+    # The schedule runs on the 20x sandbox clock, the API buckets on real time: rate(5 minutes) swept every
+    # 15 real seconds, four times as often as any deployment can (EventBridge's shortest rate is 1 minute), and
+    # six deployments' sweeps then spent the account's Auto Scaling bucket the queue path needs. rate(20 minutes)
+    # here is one sweep per real minute: a deployment that chose rate(1 minute).
+    sweep_schedule="rate(20 minutes)",
     timeout=300.0,
 )
 SOAK_SEEDS = (1, 2, 3)
