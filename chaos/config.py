@@ -91,9 +91,10 @@ SOAK = ChaosConfig(
     duplicates=12,
     slot_instances=30,
     # at the documented throttling rates one boto3 call can retry for seconds: a 3 s function timeout
-    # kills invocations whose work then succeeds late, and their messages pile up to maxReceiveCount
-    function_timeout=10.0,
-    visibility_timeout=12,
+    # kills invocations whose work then succeeds late, and their messages pile up to maxReceiveCount; with six
+    # deployments in one interpreter 10 s still killed 34 invocations per run (docs/chaos.md). The stack: 60 s.
+    function_timeout=20.0,
+    visibility_timeout=24,
     # The schedule runs on the 20x sandbox clock, the API buckets on real time: rate(5 minutes) swept every
     # 15 real seconds, four times as often as any deployment can (EventBridge's shortest rate is 1 minute), and
     # six deployments' sweeps then spent the account's Auto Scaling bucket the queue path needs. rate(20 minutes)
