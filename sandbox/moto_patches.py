@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sandbox import dynamodb_fast_paths
+from sandbox.s3_ownership import wrap_once
 
 if TYPE_CHECKING:
     from sandbox.clock import SandboxClock
@@ -102,22 +103,14 @@ def _patch_speed() -> None:
     from moto.ec2.models.core import TaggedEC2Resource  # noqa: PLC0415
     from moto.sqs import models as sqs_models  # noqa: PLC0415
 
-    _replace_once(TaggedEC2Resource, "get_tags", _own_tags)
-    _replace_once(ec2_utils, "simple_aws_filter_to_re", functools.lru_cache(maxsize=_FILTER_PATTERNS_CACHED))
+    wrap_once(TaggedEC2Resource, "get_tags", _own_tags, _SPEED_PATCH)
+    wrap_once(ec2_utils, "simple_aws_filter_to_re", functools.lru_cache(maxsize=_FILTER_PATTERNS_CACHED), _SPEED_PATCH)
     for name, scale in _SQS_CLOCKS.items():
-        _replace_once(sqs_models, name, functools.partial(_now_or, scale=scale))
-    _replace_once(DynamoDBBackend, "transact_write_items", dynamodb_fast_paths.transact_write_items)
-    _replace_once(BaseJSONSerializer, "_serialize_type_structure", dynamodb_fast_paths.serialize_type_structure)
-
-
-def _replace_once(owner: Any, name: str, make: Callable[[Callable[..., Any]], Callable[..., Any]]) -> None:
-    """``owner.name = make(original)`` unless done already (a class's method or a module's function)."""
-    original = getattr(owner, name)
-    if getattr(original, "_sandbox_patch", None) == _SPEED_PATCH:
-        return
-    replacement = functools.wraps(original)(make(original))
-    replacement._sandbox_patch = _SPEED_PATCH  # type: ignore[attr-defined]
-    setattr(owner, name, replacement)
+        wrap_once(sqs_models, name, functools.partial(_now_or, scale=scale), _SPEED_PATCH)
+    wrap_once(DynamoDBBackend, "transact_write_items", dynamodb_fast_paths.transact_write_items, _SPEED_PATCH)
+    wrap_once(
+        BaseJSONSerializer, "_serialize_type_structure", dynamodb_fast_paths.serialize_type_structure, _SPEED_PATCH
+    )
 
 
 def _own_tags(original: Callable[..., Any]) -> Callable[[Any], list[dict[str, str]]]:

@@ -28,8 +28,9 @@ def install() -> None:
         wrap_once(S3Response, name, _checked, _PATCH)
 
 
-def wrap_once(owner: type, name: str, make_wrapper: Callable[[Any], Callable[..., Any]], marker: str) -> None:
-    """Replaces ``owner.name`` by ``make_wrapper(original)`` unless a wrapper with ``marker`` is already there."""
+def wrap_once(owner: Any, name: str, make_wrapper: Callable[[Any], Callable[..., Any]], marker: str) -> None:
+    """Replaces ``owner.name`` (a class's method or a module's function) by ``make_wrapper(original)`` unless a
+    wrapper with ``marker`` is already there."""
     original = getattr(owner, name)
     if getattr(original, "_sandbox_patch", None) == marker:
         return

@@ -11,16 +11,10 @@ from handler.hooks import HookDirectory
 from handler.launch import LaunchHandler
 from handler.observability import new_metrics
 from sandbox.lambda_context import LambdaContext
+from scenarios import TEAM_TAGS
 from tests.support import events as f
 
-TAGS = {
-    "Region": "vg",
-    "App": "store",
-    "Layer": "web",
-    "Env": "release",
-    "Group": "a",
-    "aws:autoscaling:groupName": f.ASG_NAME,
-}
+TAGS = {**TEAM_TAGS, "aws:autoscaling:groupName": f.ASG_NAME}
 BOUND = 60.0  # bounds a failing test only: the overlapping read answers at once when the code is right
 
 

@@ -24,16 +24,10 @@ from handler.launch import LaunchHandler
 from handler.observability import new_metrics
 from handler.processor import ConcurrentBatchProcessor
 from sandbox.lambda_context import LambdaContext
+from scenarios import TEAM_TAGS
 from tests.support import events as f
 
-GOOD_TAGS = {
-    "Region": "vg",
-    "App": "store",
-    "Layer": "web",
-    "Env": "release",
-    "Group": "a",
-    "aws:autoscaling:groupName": f.ASG_NAME,
-}
+GOOD_TAGS = {**TEAM_TAGS, "aws:autoscaling:groupName": f.ASG_NAME}
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
