@@ -102,7 +102,18 @@ class HookedWorld:
         )
         return name
 
-    def messages(self, url: str, count: int, timeout: float = 15.0) -> list[dict[str, Any]]:
+    def waiting_instance(self) -> tuple[str, str, dict[str, Any]]:
+        """A new group with a launch hook to a new queue and one instance waiting in Pending:Wait: the group,
+        the hook and the instance's launch notification (the hook's test notification already consumed)."""
+        url, arn = self.queue()
+        group = self.group()
+        hook = self.launch_hook(group, arn)
+        self.messages(url, 1)
+        self.asg.set_desired_capacity(AutoScalingGroupName=group, DesiredCapacity=1)
+        [body] = self.messages(url, 1)
+        return group, hook, body
+
+    def messages(self, url: str, count: int) -> list[dict[str, Any]]:
         """Receives (and deletes) exactly `count` message bodies, waiting for them to arrive."""
         bodies: list[dict[str, Any]] = []
 
@@ -112,7 +123,7 @@ class HookedWorld:
                 self.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
             return len(bodies) >= count
 
-        wait_for(probe, timeout)
+        wait_for(probe)
         assert len(bodies) == count, bodies
         return bodies
 

@@ -412,12 +412,7 @@ def test_two_launch_hooks_instance_enters_service_only_after_both(world: HookedW
 
 def test_journal_records_the_tags_at_each_transition(world: HookedWorld, sandbox: Sandbox) -> None:
     # GIVEN a waiting instance
-    url, arn = world.queue()
-    group = world.group()
-    hook = world.launch_hook(group, arn)
-    world.messages(url, 1)
-    world.asg.set_desired_capacity(AutoScalingGroupName=group, DesiredCapacity=1)
-    [body] = world.messages(url, 1)
+    group, hook, body = world.waiting_instance()
     instance = body["EC2InstanceId"]
 
     # WHEN it is named and then completed

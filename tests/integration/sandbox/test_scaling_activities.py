@@ -75,12 +75,7 @@ def test_a_launch_without_hooks_is_one_successful_activity(world: HookedWorld) -
 
 def test_a_held_launch_is_in_progress_until_continue_makes_it_successful(world: HookedWorld) -> None:
     # GIVEN a hooked group with one instance waiting in Pending:Wait
-    url, arn = world.queue()
-    group = world.group()
-    hook = world.launch_hook(group, arn)
-    world.messages(url, 1)
-    world.asg.set_desired_capacity(AutoScalingGroupName=group, DesiredCapacity=1)
-    [body] = world.messages(url, 1)
+    group, hook, body = world.waiting_instance()
     description = f"Launching a new EC2 instance: {body['EC2InstanceId']}"
     # THEN its launch is in progress, without an end
     waiting = of(activities(world, group), description)
