@@ -31,7 +31,7 @@ _THROTTLING_CODES = frozenset(
 )
 _SERVER_CODES = frozenset({"InternalError", "InternalFailure", "ServiceUnavailable", "Unavailable"})
 _NO_ACTIVE_ACTION = "No active Lifecycle Action found"  # observed, not documented: docs/aws-behaviour.md
-_GONE_STATES = frozenset({"shutting-down", "terminated"})
+GONE_STATES = frozenset({"shutting-down", "terminated"})
 LIVE_STATES = ("pending", "running", "stopping", "stopped")
 LAUNCHING = "autoscaling:EC2_INSTANCE_LAUNCHING"
 GROUP_TAG = "aws:autoscaling:groupName"  # set by Auto Scaling on every instance it launches (docs/aws-behaviour.md)
@@ -70,7 +70,7 @@ class InstanceRecord:
 
     @property
     def is_gone(self) -> bool:
-        return self.state in _GONE_STATES
+        return self.state in GONE_STATES
 
     @property
     def group(self) -> str | None:
@@ -178,20 +178,21 @@ class Fleet:
         """The function's clients: its retry policy, and a connection pool as wide as the record pool."""
         return cls(client_config(settings.retries, max_pool_connections=settings.max_workers * 2), settings.region)
 
-    def describe(self, instance_ids: Iterable[str]) -> dict[str, InstanceRecord]:
+    def describe(self, instance_ids: Iterable[str], states: Iterable[str] = ()) -> dict[str, InstanceRecord]:
         """One DescribeInstances per 200 ids; ids EC2 does not know are simply absent from the result.
 
-        A filter (rather than InstanceIds) keeps one unknown id from failing the whole call.
+        A filter (rather than InstanceIds) keeps one unknown id from failing the whole call. ``states``, when
+        given, leaves out the instances in other states (EC2 returns, and the caller reads, only those).
         """
         wanted = sorted(set(instance_ids))
+        state_filter = [{"Name": "instance-state-name", "Values": sorted(states)}] if states else []
         found: dict[str, InstanceRecord] = {}
         for start in range(0, len(wanted), DESCRIBE_CHUNK):
             chunk = wanted[start : start + DESCRIBE_CHUNK]
+            filters = [{"Name": "instance-id", "Values": chunk}, *state_filter]
             pages = _call(
-                lambda chunk=chunk: (
-                    self._ec2.get_paginator("describe_instances")
-                    .paginate(Filters=[{"Name": "instance-id", "Values": chunk}])
-                    .build_full_result()
+                lambda filters=filters: (
+                    self._ec2.get_paginator("describe_instances").paginate(Filters=filters).build_full_result()
                 )
             )
             for reservation in pages.get("Reservations", []):

@@ -42,21 +42,22 @@ class NameWriter:
             self._slots.known_alive(instance_ids)
 
     def prefetch(self, rendered: Iterable[tuple[str, str | NeedsSlot]]) -> None:
-        """Before the records need it: who holds each ready name (one call), and the slot numbers of the
-        instances of each pool, claimed together (in the order given: launch order)."""
+        """Before the records need it: the slot numbers of the instances of each pool, claimed together (in the
+        order given: launch order), then who holds each name, the numbered ones included (one call)."""
         names: set[str] = set()
-        pools: dict[str, list[str]] = {}
+        pools: dict[str, list[tuple[str, NeedsSlot]]] = {}
         for instance_id, item in rendered:
             if isinstance(item, NeedsSlot):
-                pools.setdefault(item.pool, []).append(instance_id)
+                pools.setdefault(item.pool, []).append((instance_id, item))
             else:
                 names.add(item)
-        if names:
-            self._holders.seed(names, self._holders_of(names))
         if pools and self._slots is not None:
             self._slots.prepare(pools)
-            for pool, instance_ids in pools.items():
-                self._slots.claim_block(pool, instance_ids)
+            for pool, members in pools.items():
+                self._slots.claim_block(pool, [instance_id for instance_id, _ in members])
+                names |= _numbered_names(self._slots, pool, members)
+        if names:
+            self._holders.seed(names, self._holders_of(names))
 
     def final_name(self, instance: InstanceRecord, rendered: str | NeedsSlot) -> str:
         """The rendered name (with its slot claimed), unless another live instance already carries it: then
@@ -101,6 +102,17 @@ class NameWriter:
 
     def _holders_of(self, names: set[str]) -> dict[str, frozenset[str]]:
         return self._fleet.instances_named(self._settings.name_tag_key, names)
+
+
+def _numbered_names(slots: SlotAllocator, pool: str, members: list[tuple[str, NeedsSlot]]) -> set[str]:
+    """The names a block's claimed numbers give (a number still unsettled is left to its record)."""
+    names = set()
+    for instance_id, rendered in members:
+        slot = slots.held_by(pool, instance_id)
+        name = rendered.name_for(slot) if slot is not None else None
+        if isinstance(name, str):
+            names.add(name)
+    return names
 
 
 def with_suffix(name: str, instance_id: str, hostname_safe: bool) -> str:

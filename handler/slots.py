@@ -15,8 +15,9 @@ the dead holder's item deleted. So a number is never held twice, an instance nev
 nothing is locked that a crash could leave held (DynamoDB transactions: docs/aws-behaviour.md). An instance
 that already holds a number gets it again (redelivery, sweep, redrive). Reading a pool is one Query (no
 scan); whether holders are still alive is one DescribeInstances per batch for the holders of the lowest
-LIVENESS_CHECKS numbers. In a pool with more live holders than that, a dead holder's higher number is
-taken over once it is among the lowest LIVENESS_CHECKS (until then a newcomer gets a higher number).
+LIVENESS_CHECKS numbers (asking only for gone ones while every such claim is recent, as in a burst). In a
+pool with more live holders than that, a dead holder's higher number is taken over once it is among the
+lowest LIVENESS_CHECKS (until then a newcomer gets a higher number).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from handler.errors import PermanentNamingFailure
-from handler.fleet import DESCRIBE_CHUNK, MAX_BLOCK, Fleet, InstanceRecord, SlotItem
+from handler.fleet import DESCRIBE_CHUNK, GONE_STATES, MAX_BLOCK, Fleet, InstanceRecord, SlotItem
 from handler.observability import logger
 
 LIVENESS_CHECKS = DESCRIBE_CHUNK  # holders whose liveness one batch checks: one DescribeInstances
@@ -133,6 +134,12 @@ class SlotAllocator:
             state.lost |= outcome.taken
             state.holders.update(outcome.holding)
 
+    def held_by(self, pool: str, instance_id: str) -> int | None:
+        """The number this view knows the instance holds in ``pool`` (no call)."""
+        with self._guard:
+            state = self._pools.get(pool)
+        return None if state is None else state.holders.get(instance_id)
+
     def preview(self, pool: str, instance_ids: Iterable[str]) -> dict[str, int]:
         """The number each instance holds or would get, in this order, without claiming anything."""
         state = self._pool(pool)
@@ -225,8 +232,14 @@ class SlotAllocator:
             )[:LIVENESS_CHECKS]
         if not items:
             return
-        described = self._fleet.describe(item.holder for item in items)
         now = self._clock()
+        holders = [item.holder for item in items]
+        if all(now - item.claimed_at <= self._gone_after for item in items):
+            # Only a gone state can prove a recent claim's holder dead (is_dead): EC2 answers with those alone,
+            # not with every live holder of a burst (the common case, and far less for EC2 to return).
+            described = self._fleet.describe(holders, states=GONE_STATES)
+        else:
+            described = self._fleet.describe(holders)
         dead = {item.holder for item in items if is_dead(item, described, now, self._gone_after)}
         with self._guard:
             for state in self._pools.values():

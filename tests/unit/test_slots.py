@@ -1,8 +1,8 @@
 """The {slot} allocator against a model: any interleaving of claims, redeliveries and terminations keeps numbers
 unique among live instances and hands out the lowest free ones.
 
-The table and EC2 are in-memory doubles with DynamoDB's transaction semantics (a conditional write fails as a
-whole); tests/integration/test_slots.py runs the same allocator against the sandbox's DynamoDB.
+The table and EC2 are in-memory doubles with DynamoDB's transaction semantics (tests/support/slot_table.py);
+tests/integration/test_slot_race.py and tests/e2e/test_slots.py run the same allocator against the sandbox's DynamoDB.
 """
 
 from __future__ import annotations
@@ -14,76 +14,25 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from handler.errors import PermanentNamingFailure
-from handler.fleet import BlockOutcome, ClaimOutcome, InstanceRecord, SlotItem
+from handler.fleet import ClaimOutcome, SlotItem
 from handler.slots import SlotAllocator, claim_order
+from tests.support.slot_table import POOL, Account
 
-POOL = "web-{slot}"
 PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+NOW = 1_000_000.0
 
 
-class Account:
-    """One DynamoDB table and EC2's view of the instances, with the calls made to them."""
-
-    def __init__(self) -> None:
-        self.slots: dict[tuple[str, int], SlotItem] = {}
-        self.holders: dict[tuple[str, str], int] = {}
-        self.states: dict[str, str] = {}
-        self.calls: list[str] = []
-
-    def launch(self, instance_id: str) -> None:
-        self.states[instance_id] = "pending"
-
-    def terminate(self, instance_id: str) -> None:
-        self.states[instance_id] = "terminated"
-
-    def live_slots(self, pool: str = POOL) -> dict[str, int]:
-        return {item.holder: slot for (p, slot), item in self.slots.items() if p == pool and self.live(item.holder)}
-
-    def live(self, instance_id: str) -> bool:
-        return self.states.get(instance_id) not in (None, "terminated")
-
-    # the Fleet methods the allocator uses
-    def query_pool(self, table: str, pool: str) -> list[SlotItem]:
-        self.calls.append("Query")
-        return [item for (p, _), item in sorted(self.slots.items()) if p == pool]
-
-    def claim_slot(
-        self, table: str, pool: str, slot: int, instance_id: str, now: float, previous: str | None
-    ) -> ClaimOutcome:
-        outcome = self.claim_slots(table, pool, [(slot, instance_id, previous)], now)
-        return ClaimOutcome(outcome.claimed, outcome.holding.get(instance_id))
-
-    def claim_slots(self, table: str, pool: str, claims: list[tuple[int, str, str | None]], now: float) -> BlockOutcome:
-        """DynamoDB's TransactWriteItems: every condition holds, or nothing is written."""
-        self.calls.append("TransactWriteItems")
-        taken, holding = set(), {}
-        for slot, instance_id, previous in claims:
-            current = self.slots.get((pool, slot))
-            if not (current is None if previous is None else (current is not None and current.holder == previous)):
-                taken.add(slot)
-            held = self.holders.get((pool, instance_id))
-            if held is not None:
-                holding[instance_id] = held
-        if taken or holding:
-            return BlockOutcome(False, frozenset(taken), holding)
-        for slot, instance_id, previous in claims:
-            self.slots[(pool, slot)] = SlotItem(slot, instance_id, now)
-            self.holders[(pool, instance_id)] = slot
-            if previous is not None:
-                self.holders.pop((pool, previous), None)
-        return BlockOutcome(True)
-
-    def describe(self, instance_ids: Iterable[str]) -> dict[str, InstanceRecord]:
-        self.calls.append("DescribeInstances")
-        return {
-            i: InstanceRecord(i, self.states[i], "10.0.0.1", "us-east-1a", {}, (), (), None)
-            for i in set(instance_ids)
-            if i in self.states
-        }
+def allocator(account: Account, alive: Iterable[str] = (), now: float = NOW) -> SlotAllocator:
+    return SlotAllocator(account, "slots", gone_after_seconds=300, alive=alive, clock=lambda: now)  # type: ignore[arg-type]
 
 
-def allocator(account: Account, alive: Iterable[str] = ()) -> SlotAllocator:
-    return SlotAllocator(account, "slots", gone_after_seconds=300, alive=alive, clock=lambda: 1_000_000.0)  # type: ignore[arg-type]
+def numbered(count: int) -> Account:
+    """An account whose instances i-1 .. i-<count> were launched and numbered one by one."""
+    account = Account()
+    for n in range(1, count + 1):
+        account.launch(f"i-{n}")
+        allocator(account).slot_for(POOL, f"i-{n}")
+    return account
 
 
 def test_the_first_claims_of_a_pool_are_one_two_three() -> None:
@@ -142,11 +91,7 @@ def test_a_block_lost_to_another_batch_moves_on_to_the_next_free_numbers() -> No
 
 def test_numbers_of_terminated_instances_are_taken_over_lowest_first() -> None:
     # GIVEN five numbered instances, of which 2 and 4 terminated
-    account = Account()
-    first = [f"i-{n}" for n in range(1, 6)]
-    for instance in first:
-        account.launch(instance)
-        allocator(account).slot_for(POOL, instance)
+    account = numbered(5)
     account.terminate("i-2")
     account.terminate("i-4")
     # WHEN three new instances are numbered
@@ -157,6 +102,38 @@ def test_numbers_of_terminated_instances_are_taken_over_lowest_first() -> None:
     batch.prepare([POOL])
     # THEN they get 2, 4 and 6
     assert [batch.slot_for(POOL, i) for i in later] == [2, 4, 6]
+
+
+def test_a_burst_asks_ec2_only_for_holders_that_are_gone() -> None:
+    # GIVEN a pool whose numbers were all claimed moments ago (a scale-out under way), one holder terminated
+    account = numbered(3)
+    account.terminate("i-2")
+    account.launch("i-new")
+    # WHEN the next batch checks the holders' liveness
+    account.calls.clear()
+    batch = allocator(account, alive=["i-new"])
+    batch.prepare([POOL])
+    # THEN its one DescribeInstances asks only for holders in a gone state, and the terminated one's number is reused
+    assert [c for c in account.calls if c.startswith("DescribeInstances")] == [
+        "DescribeInstances ['shutting-down', 'terminated']"
+    ]
+    assert batch.slot_for(POOL, "i-new") == 2
+
+
+def test_an_old_claim_whose_holder_ec2_no_longer_knows_is_taken_over() -> None:
+    # GIVEN a number claimed longer ago than GONE_AFTER_SECONDS by an instance EC2 no longer lists at all
+    account = Account()
+    account.launch("i-vanished")
+    allocator(account, now=NOW - 301).slot_for(POOL, "i-vanished")
+    del account.states["i-vanished"]
+    account.launch("i-new")
+    # WHEN a batch checks the holders' liveness now
+    account.calls.clear()
+    batch = allocator(account, alive=["i-new"])
+    batch.prepare([POOL])
+    # THEN it reads every holder (absence counts only for old claims) and the vanished holder's number is reused
+    assert [c for c in account.calls if c.startswith("DescribeInstances")] == ["DescribeInstances"]
+    assert batch.slot_for(POOL, "i-new") == 1
 
 
 def test_claim_order_skips_live_holders_and_numbers_in_flight() -> None:
