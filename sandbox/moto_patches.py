@@ -88,6 +88,9 @@ def _disable_cors() -> None:
 #   BaseJSONSerializer._serialize_type_structure
 #                                            the same module: DynamoDB's AttributeValues rendered directly
 #                                            (moto looked each of ten members up through attribute aliases)
+#   AttributePicker.__call__                 each member's attribute aliases and response transformer worked out
+#                                            once per kind of object and member (moto asked six alias providers
+#                                            and every transformer path again for every member of every object)
 # ===================================================================================================
 
 _SPEED_PATCH = "sandbox-moto-speed"
@@ -97,7 +100,7 @@ _SQS_CLOCKS = {"unix_time": 1.0, "unix_time_millis": 1000.0}
 
 
 def _patch_speed() -> None:
-    from moto.core.serialize import BaseJSONSerializer  # noqa: PLC0415 - moto loads lazily
+    from moto.core.serialize import AttributePicker, BaseJSONSerializer  # noqa: PLC0415 - moto loads lazily
     from moto.dynamodb.models import DynamoDBBackend  # noqa: PLC0415
     from moto.ec2 import utils as ec2_utils  # noqa: PLC0415
     from moto.ec2.models.core import TaggedEC2Resource  # noqa: PLC0415
@@ -111,6 +114,7 @@ def _patch_speed() -> None:
     wrap_once(
         BaseJSONSerializer, "_serialize_type_structure", dynamodb_fast_paths.serialize_type_structure, _SPEED_PATCH
     )
+    wrap_once(AttributePicker, "__call__", _aliases_worked_out_once, _SPEED_PATCH)
 
 
 def _own_tags(original: Callable[..., Any]) -> Callable[[Any], list[dict[str, str]]]:
@@ -130,6 +134,60 @@ def _own_tags(original: Callable[..., Any]) -> Callable[[Any], list[dict[str, st
         ]
 
     return get_tags
+
+
+def _aliases_worked_out_once(original: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """moto's AttributePicker.__call__, line by line, with what it works out for a member remembered: the keys its
+    alias providers offer, and which response transformer path the member's path ends with. The keys depend
+    only on the providers, the object's class (its name, its Meta's aliases), the member's key and its shape with
+    the shape's parent (names, members, serialization); the path only on the transformers' paths (moto adds paths
+    while it runs and never removes one, so their number tells them apart) and the member's path. The function
+    is read at each call (moto replaces a path's function per request). Each entry keeps the objects themselves,
+    so a reused id is never taken for another. An object with an alias table of its own (an instance attribute
+    ``Meta``) takes moto's path."""
+    from moto.core.constants import MISSING  # noqa: PLC0415 - moto loads lazily
+    from moto.core.utils import get_value  # noqa: PLC0415
+
+    keys_by_member: dict[tuple[int, type, str, int], tuple[Any, Any, Any, tuple[str, ...]]] = {}
+    path_by_member_path: dict[tuple[int, int, str], tuple[Any, str | None]] = {}
+
+    def __call__(self: Any, context: Any) -> Any:
+        obj, shape = context.obj, context.shape
+        if "Meta" in getattr(obj, "__dict__", ()):
+            return original(self, context)
+        providers, parent = self.alias_providers, getattr(shape, "parent", None)
+        member = (id(providers), obj.__class__, context.key, id(shape))
+        known = keys_by_member.get(member)
+        if known is None or known[0] is not providers or known[1] is not shape or known[2] is not parent:
+            _bounded(keys_by_member)
+            known = keys_by_member[member] = (providers, shape, parent, tuple(self.get_possible_keys(context)))
+        for possible_key in known[3]:
+            value = get_value(obj, possible_key, MISSING)
+            if value is not MISSING:
+                break
+        else:
+            value = None
+        transformers = self.response_transformers
+        if not transformers:
+            return value
+        key_path = f"{context.key_path}.{context.key}"
+        path_key = (id(transformers), len(transformers), key_path)
+        chosen = path_by_member_path.get(path_key)
+        if chosen is None or chosen[0] is not transformers:
+            _bounded(path_by_member_path)
+            first = next((path for path in transformers if key_path.endswith(path)), None)
+            chosen = path_by_member_path[path_key] = (transformers, first)
+        return value if chosen[1] is None else transformers[chosen[1]](value)
+
+    return __call__
+
+
+_MEMO_ENTRIES = 50_000  # far more members and paths than moto's models have: a bound, not a working size
+
+
+def _bounded(memo: dict[Any, Any]) -> None:
+    if len(memo) >= _MEMO_ENTRIES:
+        memo.clear()
 
 
 def _now_or(original: Callable[..., float], scale: float) -> Callable[..., float]:

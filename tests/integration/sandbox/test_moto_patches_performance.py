@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from sandbox import ACCOUNT_ID, DEFAULT_REGION, Sandbox, moto_patches
+from tests.support.hooked_world import HookedWorld
 
 AMI = "ami-12c6146b"
 
@@ -122,7 +123,7 @@ def test_a_received_message_is_stamped_and_hidden_for_its_visibility_timeout(san
 
 
 def test_the_performance_patches_apply_once_however_often_installed(sandbox: Sandbox) -> None:
-    from moto.core.serialize import BaseJSONSerializer  # noqa: PLC0415
+    from moto.core.serialize import AttributePicker, BaseJSONSerializer  # noqa: PLC0415
     from moto.dynamodb.models import DynamoDBBackend  # noqa: PLC0415
     from moto.ec2 import utils as ec2_utils  # noqa: PLC0415
     from moto.ec2.models.core import TaggedEC2Resource  # noqa: PLC0415
@@ -138,6 +139,53 @@ def test_the_performance_patches_apply_once_however_often_installed(sandbox: San
         sqs_models.unix_time_millis,
         DynamoDBBackend.transact_write_items,
         BaseJSONSerializer._serialize_type_structure,
+        AttributePicker.__call__,
     ):
         assert getattr(replaced, "_sandbox_patch", None) == moto_patches._SPEED_PATCH
         assert getattr(replaced.__wrapped__, "_sandbox_patch", None) is None
+
+
+def without_metadata(answer: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in answer.items() if key != "ResponseMetadata"}
+
+
+def test_answers_with_aliases_worked_out_once_are_the_ones_moto_gives(
+    sandbox: Sandbox, unique: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto.core.serialize import AttributePicker  # noqa: PLC0415
+
+    # GIVEN a group of two tagged instances with a launch hook to a queue, and a DynamoDB table with an item
+    world = HookedWorld(sandbox, unique)
+    url, arn = world.queue()
+    group = world.group(desired=2)
+    world.launch_hook(group, arn, NotificationMetadata='{"asg-namer:name-template": "{tag:App}-{slot}"}')
+    dynamodb = sandbox.client("dynamodb")
+    table = f"t-{unique}"
+    dynamodb.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.put_item(TableName=table, Item={"pk": {"S": "a"}, "n": {"N": "1"}, "l": {"L": [{"BOOL": True}]}})
+    reads = [
+        lambda: world.ec2.describe_instances(Filters=[{"Name": "tag:aws:autoscaling:groupName", "Values": [group]}]),
+        lambda: world.asg.describe_auto_scaling_groups(AutoScalingGroupNames=[group]),
+        lambda: world.asg.describe_lifecycle_hooks(AutoScalingGroupName=group),
+        lambda: world.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"]),
+        lambda: dynamodb.describe_table(TableName=table),
+        lambda: dynamodb.scan(TableName=table),
+    ]
+    # WHEN each is read twice with the aliases remembered (the second from what the first worked out), then with
+    # moto's picker as it is
+    patched = [[without_metadata(read()) for read in reads] for _ in range(2)]
+    monkeypatch.setattr(AttributePicker, "__call__", AttributePicker.__call__.__wrapped__)
+    as_is = [without_metadata(read()) for read in reads]
+    # THEN the answers are the same, and not empty; a transformer moto sets per request still applies
+    monkeypatch.undo()
+    vpcs = [world.ec2.create_vpc(CidrBlock=f"10.{n}.0.0/16")["Vpc"]["VpcId"] for n in (61, 62)]
+    peering = world.ec2.create_vpc_peering_connection(VpcId=vpcs[0], PeerVpcId=vpcs[1])["VpcPeeringConnection"]
+    assert peering["Status"] == {"Code": "initiating-request", "Message": f"Initiating Request to {ACCOUNT_ID}"}
+    assert patched[0] == patched[1] == as_is
+    assert sum(len(reservation["Instances"]) for reservation in as_is[0]["Reservations"]) == 2
+    assert as_is[2]["LifecycleHooks"][0]["NotificationMetadata"].startswith("{")
