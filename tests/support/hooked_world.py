@@ -102,12 +102,15 @@ class HookedWorld:
         )
         return name
 
-    def waiting_instance(self) -> tuple[str, str, dict[str, Any]]:
-        """A new group with a launch hook to a new queue and one instance waiting in Pending:Wait: the group,
-        the hook and the instance's launch notification (the hook's test notification already consumed)."""
-        url, arn = self.queue()
+    def waiting_instance(
+        self, queue: tuple[str, str] | None = None, **hook_settings: Any
+    ) -> tuple[str, str, dict[str, Any]]:
+        """A new group with a launch hook (``hook_settings``) to ``queue`` (url, arn; a new one when None) and one
+        instance waiting in Pending:Wait: the group, the hook and the instance's launch notification (the hook's
+        test notification already consumed)."""
+        url, arn = queue or self.queue()
         group = self.group()
-        hook = self.launch_hook(group, arn)
+        hook = self.launch_hook(group, arn, **hook_settings)
         self.messages(url, 1)
         self.asg.set_desired_capacity(AutoScalingGroupName=group, DesiredCapacity=1)
         [body] = self.messages(url, 1)

@@ -432,11 +432,7 @@ def test_journal_records_the_tags_at_each_transition(world: HookedWorld, sandbox
 def test_terminating_a_waiting_instance_closes_its_action(world: HookedWorld, sandbox: Sandbox) -> None:
     # GIVEN a waiting instance
     url, arn = world.queue()
-    group = world.group()
-    hook = world.launch_hook(group, arn)
-    world.messages(url, 1)
-    world.asg.set_desired_capacity(AutoScalingGroupName=group, DesiredCapacity=1)
-    [body] = world.messages(url, 1)
+    group, hook, body = world.waiting_instance((url, arn))
 
     # WHEN it is terminated through EC2
     world.ec2.terminate_instances(InstanceIds=[body["EC2InstanceId"]])

@@ -91,11 +91,7 @@ def test_a_held_launch_is_in_progress_until_continue_makes_it_successful(world: 
 def test_an_abandoned_launch_is_cancelled_with_awss_message_then_terminated_and_replaced(world: HookedWorld) -> None:
     # GIVEN a waiting instance
     url, arn = world.queue()
-    group = world.group()
-    hook = world.launch_hook(group, arn)
-    world.messages(url, 1)
-    world.asg.set_desired_capacity(AutoScalingGroupName=group, DesiredCapacity=1)
-    [body] = world.messages(url, 1)
+    group, hook, body = world.waiting_instance((url, arn))
     instance_id, token = body["EC2InstanceId"], body["LifecycleActionToken"]
     # WHEN its action is completed with ABANDON
     world.complete(group, hook, result="ABANDON", LifecycleActionToken=token)
@@ -118,12 +114,7 @@ def test_an_abandoned_launch_is_cancelled_with_awss_message_then_terminated_and_
 
 def test_a_heartbeat_timeout_with_abandon_says_so(world: HookedWorld, sandbox: Sandbox) -> None:
     # GIVEN a hook with the shortest heartbeat timeout and DefaultResult ABANDON, and a waiting instance
-    url, arn = world.queue()
-    group = world.group()
-    world.launch_hook(group, arn, HeartbeatTimeout=30, DefaultResult="ABANDON")
-    world.messages(url, 1)
-    world.asg.set_desired_capacity(AutoScalingGroupName=group, DesiredCapacity=1)
-    [body] = world.messages(url, 1)
+    group, _, body = world.waiting_instance(HeartbeatTimeout=30, DefaultResult="ABANDON")
     # WHEN the timeout passes (a 30 s timeout at 60x lasts half a second)
     with fast_clock(sandbox, 60):
         wait_for(lambda: body["EC2InstanceId"] not in world.states(group), timeout=30)
