@@ -233,13 +233,10 @@ class SlotAllocator:
         if not items:
             return
         now = self._clock()
-        holders = [item.holder for item in items]
-        if all(now - item.claimed_at <= self._gone_after for item in items):
-            # Only a gone state can prove a recent claim's holder dead (is_dead): EC2 answers with those alone,
-            # not with every live holder of a burst (the common case, and far less for EC2 to return).
-            described = self._fleet.describe(holders, states=GONE_STATES)
-        else:
-            described = self._fleet.describe(holders)
+        # Only a gone state can prove a recent claim's holder dead (is_dead): while every claim is recent, EC2
+        # answers with those alone, not with every live holder of a burst (far less for EC2 to return).
+        all_recent = all(now - item.claimed_at <= self._gone_after for item in items)
+        described = self._fleet.describe((item.holder for item in items), states=GONE_STATES if all_recent else ())
         dead = {item.holder for item in items if is_dead(item, described, now, self._gone_after)}
         with self._guard:
             for state in self._pools.values():
