@@ -596,3 +596,46 @@ def test_timer_thread_starts_once_and_stops_cleanly() -> None:
     assert len(second) == len(first)
     assert stopped is False
     assert engine.running is False
+
+
+def test_actions_of_instances_that_left_their_groups_close_and_the_others_stay_open(
+    world: HookedWorld, sandbox: Sandbox
+) -> None:
+    # GIVEN two groups with a launch hook each to one queue, three instances waiting in each
+    url, arn = world.queue()
+    groups = [world.group(), world.group()]
+    hooks = [world.launch_hook(group, arn) for group in groups]
+    world.messages(url, 2)
+    for group in groups:
+        world.asg.set_desired_capacity(AutoScalingGroupName=group, DesiredCapacity=3)
+    bodies = launch_bodies(world.messages(url, 6))
+    by_group = {group: [b for b in bodies if b["AutoScalingGroupName"] == group] for group in groups}
+    terminated, detached = by_group[groups[0]][0], by_group[groups[1]][0]
+
+    # WHEN one instance of the first group is terminated through EC2 and one is detached from the second
+    world.ec2.terminate_instances(InstanceIds=[terminated["EC2InstanceId"]])
+    world.asg.detach_instances(
+        AutoScalingGroupName=groups[1], InstanceIds=[detached["EC2InstanceId"]], ShouldDecrementDesiredCapacity=True
+    )
+
+    # THEN their actions are closed, each with the state it left for
+    for body in (terminated, detached):
+        _, message, _ = error_of(
+            lambda body=body: world.complete(
+                body["AutoScalingGroupName"],
+                body["LifecycleHookName"],
+                LifecycleActionToken=body["LifecycleActionToken"],
+            )
+        )
+        assert message == f"No active Lifecycle Action found with token {body['LifecycleActionToken']}"
+    closed = {
+        e.instance_id: e.to_state
+        for e in sandbox.lifecycle.events()
+        if e.from_state == "Pending:Wait" and e.cause == "external"
+    }
+    assert closed == {terminated["EC2InstanceId"]: "Terminated", detached["EC2InstanceId"]: "Detached"}
+    # AND every other instance's action is still open and lets it into service
+    for group, hook in zip(groups, hooks, strict=True):
+        for body in by_group[group][1:]:
+            world.complete(group, hook, LifecycleActionToken=body["LifecycleActionToken"])
+            assert world.states(group)[body["EC2InstanceId"]] == "InService"
