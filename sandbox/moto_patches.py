@@ -91,6 +91,9 @@ def _disable_cors() -> None:
 #   AttributePicker.__call__                 each member's attribute aliases and response transformer worked out
 #                                            once per kind of object and member (moto asked six alias providers
 #                                            and every transformer path again for every member of every object)
+#   AmiBackend.describe_images               one exact image id looked up by key (every launched instance asked
+#                                            for its image through fnmatch over every AMI moto knows: 1.6 s of
+#                                            a 1000-instance SetDesiredCapacity, under the lock)
 # ===================================================================================================
 
 _SPEED_PATCH = "sandbox-moto-speed"
@@ -103,6 +106,7 @@ def _patch_speed() -> None:
     from moto.core.serialize import AttributePicker, BaseJSONSerializer  # noqa: PLC0415 - moto loads lazily
     from moto.dynamodb.models import DynamoDBBackend  # noqa: PLC0415
     from moto.ec2 import utils as ec2_utils  # noqa: PLC0415
+    from moto.ec2.models.amis import AmiBackend  # noqa: PLC0415
     from moto.ec2.models.core import TaggedEC2Resource  # noqa: PLC0415
     from moto.sqs import models as sqs_models  # noqa: PLC0415
 
@@ -115,6 +119,7 @@ def _patch_speed() -> None:
         BaseJSONSerializer, "_serialize_type_structure", dynamodb_fast_paths.serialize_type_structure, _SPEED_PATCH
     )
     wrap_once(AttributePicker, "__call__", _aliases_worked_out_once, _SPEED_PATCH)
+    wrap_once(AmiBackend, "describe_images", _image_by_id, _SPEED_PATCH)
 
 
 def _own_tags(original: Callable[..., Any]) -> Callable[[Any], list[dict[str, str]]]:
@@ -180,6 +185,38 @@ def _aliases_worked_out_once(original: Callable[[Any, Any], Any]) -> Callable[[A
         return value if chosen[1] is None else transformers[chosen[1]](value)
 
     return __call__
+
+
+_PATTERN_CHARACTERS = frozenset("*?[")
+
+
+def _image_by_id(original: Callable[..., list[Any]]) -> Callable[..., list[Any]]:
+    """moto's describe_images, with the one question Instance.__init__ asks of it (``filters={"image-id": X}``,
+    nothing else) answered from the AMIs' own index when X is no pattern: the images whose id fnmatch would
+    match, X itself or nothing. Every other question takes moto's path."""
+
+    def describe_images(
+        self: Any,
+        ami_ids: list[str] | None = None,
+        filters: dict[str, Any] | None = None,
+        exec_users: list[str] | None = None,
+        owners: list[str] | None = None,
+    ) -> list[Any]:
+        wanted = (filters or {}).get("image-id")
+        if (
+            ami_ids
+            or exec_users
+            or owners
+            or filters is None
+            or len(filters) != 1
+            or not isinstance(wanted, str)
+            or _PATTERN_CHARACTERS.intersection(wanted)
+        ):
+            return original(self, ami_ids=ami_ids, filters=filters, exec_users=exec_users, owners=owners)
+        image = self.amis.get(wanted)
+        return [] if image is None else [image]
+
+    return describe_images
 
 
 _MEMO_ENTRIES = 50_000  # far more members and paths than moto's models have: a bound, not a working size

@@ -122,10 +122,50 @@ def test_a_received_message_is_stamped_and_hidden_for_its_visibility_timeout(san
     assert [m["Body"] for m in sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1)["Messages"]] == ["tick"]
 
 
+IMAGE_QUESTIONS: list[dict[str, Any]] = [
+    {"filters": {"image-id": AMI}},
+    {"filters": {"image-id": "ami-00000000"}},
+    {"filters": {"image-id": "ami-12c6146?"}},
+    {"filters": {"image-id": "ami-12c6146[ab]"}},
+    {"filters": {"image-id": "*"}},
+    {"filters": {"image-id": [AMI]}},
+    {"filters": {"image-id": AMI, "state": "available"}},
+    {"filters": {"image-id": AMI}, "owners": ["amazon"]},
+    {"ami_ids": [AMI]},
+    {},
+]
+
+
+@pytest.mark.parametrize("question", IMAGE_QUESTIONS, ids=lambda q: repr(q)[:60])
+def test_images_looked_up_by_exact_id_are_the_ones_moto_finds(sandbox: Sandbox, question: dict[str, Any]) -> None:
+    from moto.ec2.models.amis import AmiBackend  # noqa: PLC0415 - moto loads lazily
+
+    # GIVEN the Region's AMIs as moto knows them
+    backend = ec2_backend()
+    # WHEN the patch and moto as it is answer the same question
+    as_is = AmiBackend.describe_images.__wrapped__
+    # THEN they name the same images in the same order
+    assert [i.id for i in backend.describe_images(**question)] == [i.id for i in as_is(backend, **question)]
+
+
+def test_a_launched_instance_takes_its_images_settings(sandbox: Sandbox, ec2: Any) -> None:
+    # GIVEN an AMI whose settings differ from moto's defaults for an unknown image (Instance.__init__ copies them)
+    source = launch(ec2, "source")
+    image_id = ec2.create_image(InstanceId=source, Name=f"image-{source}")["ImageId"]
+    image = ec2_backend().amis[image_id]
+    image.architecture, image.root_device_name = "arm64", "/dev/xvda"
+    # WHEN an instance is launched from it
+    instance_id = ec2.run_instances(ImageId=image_id, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    # THEN the instance carries the image's settings
+    instance = ec2_backend().get_instance(instance_id)
+    assert (instance.architecture, instance.root_device_name) == (image.architecture, image.root_device_name)
+
+
 def test_the_performance_patches_apply_once_however_often_installed(sandbox: Sandbox) -> None:
     from moto.core.serialize import AttributePicker, BaseJSONSerializer  # noqa: PLC0415
     from moto.dynamodb.models import DynamoDBBackend  # noqa: PLC0415
     from moto.ec2 import utils as ec2_utils  # noqa: PLC0415
+    from moto.ec2.models.amis import AmiBackend  # noqa: PLC0415
     from moto.ec2.models.core import TaggedEC2Resource  # noqa: PLC0415
     from moto.sqs import models as sqs_models  # noqa: PLC0415
 
@@ -140,6 +180,7 @@ def test_the_performance_patches_apply_once_however_often_installed(sandbox: San
         DynamoDBBackend.transact_write_items,
         BaseJSONSerializer._serialize_type_structure,
         AttributePicker.__call__,
+        AmiBackend.describe_images,
     ):
         assert getattr(replaced, "_sandbox_patch", None) == moto_patches._SPEED_PATCH
         assert getattr(replaced.__wrapped__, "_sandbox_patch", None) is None
