@@ -57,6 +57,8 @@ class BenchConfig:
     run_timeout: float | None = None  # None: derived from the floor (see run_timeout_for)
     cold_start_repetitions: int = 5
     measure_cold_start: bool = True
+    # Each execution environment a process of its own (as on Lambda); False: threads of the benchmark's process
+    process_environments: bool = True
 
     def run_timeout_for(self, floor_seconds: float) -> float:
         """Long enough for a slow candidate to show how slow it is, short enough to finish in minutes."""

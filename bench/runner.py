@@ -29,8 +29,13 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bench.config import ASG_NAMER, BASELINE, SLOT_CANDIDATE, BenchConfig, bucket_label
-from bench.emulator import DESCRIPTION as EMULATOR_CHANGES
-from bench.emulator import LIFECYCLE_POLL_SECONDS, fresh_account, fresh_sdk_default_session
+from bench.emulator import (
+    LIFECYCLE_POLL_SECONDS,
+    emulator_description,
+    environment_preload,
+    fresh_account,
+    fresh_sdk_default_session,
+)
 from bench.floor import floor_seconds
 from bench.footprint import cold_path, cold_start, peak_memory
 from bench.results import BenchResults, RunResult
@@ -40,7 +45,8 @@ from handler.naming import NOTIFICATION_METADATA_TEMPLATE_KEY
 from sandbox.event_source_mapping import REPORT_BATCH_ITEM_FAILURES, EventSourceMappingSettings
 from sandbox.faults import AUTOSCALING, BucketSpec
 from sandbox.lambda_context import FunctionSettings
-from sandbox.lambda_runtime import FunctionLogs, capture_function_output, environment
+from sandbox.lambda_process import ProcessEnvironments
+from sandbox.lambda_runtime import FunctionLogs, capture_function_output, environment, environment_factory
 from sandbox.lifecycle import LifecycleEvent
 from sandbox.server import CallRecord, Sandbox
 from sandbox.trigger import SqsTrigger, TriggerStats
@@ -91,10 +97,15 @@ def run_one(
     timeout = config.run_timeout_for(max(floors.values()))
     receipts = ReceiptLog(sandbox.clock, fresh_sdk_default_session)
     logs = FunctionLogs()
-    with environment(function_env), capture_function_output(logs):
+    module = CANDIDATE_MODULES[candidate]
+    processes = ProcessEnvironments(module, preload=environment_preload(), seed=seed)
+    if config.process_environments:
+        processes.start_server()
+    make = processes if config.process_environments else environment_factory(module)
+    with environment(function_env), capture_function_output(logs), processes:
         trigger = SqsTrigger(
             world.queue_url,
-            handler_factory=receipts.factory(CANDIDATE_MODULES[candidate]),
+            handler_factory=receipts.factory(make),
             function=FunctionSettings(f"bench-{candidate.split(maxsplit=1)[0]}", timeout=config.function_timeout),
             mapping=EventSourceMappingSettings(
                 batch_size=config.batch_size,
@@ -395,7 +406,7 @@ def _settings(config: BenchConfig, sandbox: Sandbox) -> dict[str, Any]:
         "clock_scale": sandbox.clock.scale,
         "buckets": {k: asdict(v) for k, v in specs.items()},
         "autoscaling_buckets_run": [bucket_label(b) for b in config.autoscaling_buckets],
-        "emulator": EMULATOR_CHANGES,
+        "emulator": emulator_description(config.process_environments),
         "code": _code_version(),
         "note": "bucket refills are multiplied by rate_scale; floor_seconds is already divided by it",
     }

@@ -25,8 +25,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sandbox.lambda_runtime import environment_factory
-
 if TYPE_CHECKING:
     from sandbox.clock import SandboxClock
     from sandbox.lifecycle import LifecycleEvent
@@ -64,9 +62,8 @@ class ReceiptLog:
         self._lock = threading.Lock()
         self._first: dict[str, Receipt] = {}
 
-    def factory(self, module: str) -> Callable[[], Handler]:
-        """The trigger's handler factory for ``module``: each call is one cold start, timed."""
-        make = environment_factory(module)
+    def factory(self, make: Callable[[], Handler]) -> Callable[[], Handler]:
+        """The trigger's handler factory around ``make`` (a candidate's): each call is one cold start, timed."""
 
         def cold_start() -> Handler:
             self._before_cold_start()

@@ -107,6 +107,12 @@ def _add_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--run-timeout", type=_positive, help="seconds to wait for one run (default: from the floor)")
     parser.add_argument("--no-cold-start", action="store_true", help="skip the cold-start and memory probes")
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run every execution environment in the benchmark's own process, as runs before process "
+        "environments did (default: a process each, as on Lambda)",
+    )
     parser.add_argument("--out-dir", type=Path, default=DEFAULT_OUT_DIR, help="where bench.json and bench.png go")
     parser.add_argument("--json", type=Path, dest="json_path", help="JSON results path (default OUT_DIR/bench.json)")
     parser.add_argument("--chart", type=Path, help="PNG chart path (default OUT_DIR/bench.png)")
@@ -145,6 +151,8 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         changes["run_timeout"] = args.run_timeout
     if args.no_cold_start:
         changes["measure_cold_start"] = False
+    if args.in_process:
+        changes["process_environments"] = False
     return dataclasses.replace(config, **changes)
 
 

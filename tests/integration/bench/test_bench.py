@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -18,24 +19,29 @@ from sandbox.faults import AUTOSCALING, DEFAULT_BUCKETS, EC2_CREATE_TAGS, Bucket
 from scenarios import TEAM_TAGS
 
 TINY = BenchConfig(sizes=(5,), latency_ms=0, rate_scale=1, run_timeout=60, measure_cold_start=False)
+IN_PROCESS = "asg-namer, environments in the benchmark's process"
 GENEROUS = (200.0, 20.0)
 
 
 @pytest.fixture(scope="module")
 def runs(sandbox: Sandbox) -> dict[str, RunResult]:
     """GIVEN the sandbox with throttling on WHEN five instances scale out for each candidate (a generous
-    Auto Scaling bucket, seed 3), and five into one {slot} pool."""
+    Auto Scaling bucket, seed 3), each execution environment a process, and five into one {slot} pool; and
+    five for asg-namer with its environments in this process (``--in-process``)."""
     sandbox.controls.reset()
     try:
-        return {
+        runs = {
             candidate: run_one(sandbox, candidate, 5, TINY, seed=3, autoscaling_bucket=GENEROUS)
             for candidate in (ASG_NAMER, BASELINE, SLOT_CANDIDATE)
         }
+        in_process = dataclasses.replace(TINY, process_environments=False)
+        runs[IN_PROCESS] = run_one(sandbox, ASG_NAMER, 5, in_process, seed=3, autoscaling_bucket=GENEROUS)
+        return runs
     finally:
         sandbox.controls.reset()
 
 
-@pytest.mark.parametrize("candidate", [ASG_NAMER, BASELINE, SLOT_CANDIDATE])
+@pytest.mark.parametrize("candidate", [ASG_NAMER, BASELINE, SLOT_CANDIDATE, IN_PROCESS])
 def test_every_instance_is_released_named_and_nothing_is_lost(runs: dict[str, RunResult], candidate: str) -> None:
     run = runs[candidate]
     # THEN every launched instance left Pending:Wait for InService, named, within the timeout
@@ -50,7 +56,7 @@ def test_every_instance_is_released_named_and_nothing_is_lost(runs: dict[str, Ru
     assert (run.seed, run.autoscaling_bucket, run.stragglers) == (3, "200+20/s", 0)
 
 
-@pytest.mark.parametrize("candidate", [ASG_NAMER, BASELINE, SLOT_CANDIDATE])
+@pytest.mark.parametrize("candidate", [ASG_NAMER, BASELINE, SLOT_CANDIDATE, IN_PROCESS])
 def test_every_instance_has_a_complete_timeline_in_path_order(runs: dict[str, RunResult], candidate: str) -> None:
     run = runs[candidate]
     timelines = run.timelines
@@ -124,7 +130,7 @@ def test_results_are_written_printed_and_charted(runs: dict[str, RunResult], tmp
         "autoscaling_buckets_run": ["200+20/s"],
         "emulator": "a fresh account per run",
     }
-    results = BenchResults(settings=settings, runs=list(runs.values()))
+    results = BenchResults(settings=settings, runs=[run for key, run in runs.items() if key != IN_PROCESS])
     results.cold_start = {"init_seconds": 0.3, "import_boto3_seconds": 0.2, "init_over_boto3": 1.5, "peak_rss_mb": 90}
     # WHEN written as JSON, printed and charted
     path = tmp_path / "bench.json"

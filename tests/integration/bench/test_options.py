@@ -25,6 +25,11 @@ def test_buckets_seeds_slot_and_sweep_reach_the_configuration() -> None:
     assert chosen.sweep == SweepConfig(groups=10, per_group=20)
 
 
+def test_environments_are_processes_unless_in_process_is_asked_for() -> None:
+    assert config().process_environments is True
+    assert config("--in-process").process_environments is False
+
+
 def test_defaults_and_presets() -> None:
     default = config()
     assert (default.seeds, default.autoscaling_buckets, default.sweep) == (

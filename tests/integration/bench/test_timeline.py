@@ -27,6 +27,7 @@ from bench.timeline import (
     where_time_goes,
 )
 from sandbox.clock import SandboxClock
+from sandbox.lambda_runtime import environment_factory
 from sandbox.lifecycle import LifecycleEvent
 from sandbox.server import CallRecord
 from tests.support.events import lifecycle_body, new_instance_id, new_token, sqs_event, sqs_record
@@ -204,7 +205,7 @@ def test_the_receipt_log_notes_when_each_instance_first_reached_the_function() -
     earlier = boto3.DEFAULT_SESSION
     log = ReceiptLog(SandboxClock(), before_cold_start=fresh_sdk_default_session)
     seen: list[int] = []
-    handler = log.factory("bench.baseline")()
+    handler = log.factory(environment_factory("bench.baseline"))()
     # THEN the baseline's module built its clients on a session of its own, as in a fresh process
     assert boto3.DEFAULT_SESSION is not None and boto3.DEFAULT_SESSION is not earlier
     a, b = new_instance_id(), new_instance_id()
