@@ -15,6 +15,7 @@ chart, ``bench.report``'s.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -44,6 +45,7 @@ from bench.timeline import ReceiptLog, build_timelines, release_curve, where_tim
 from handler.naming import NOTIFICATION_METADATA_TEMPLATE_KEY
 from sandbox.event_source_mapping import REPORT_BATCH_ITEM_FAILURES, EventSourceMappingSettings
 from sandbox.faults import AUTOSCALING, BucketSpec
+from sandbox.invocation import Handler
 from sandbox.lambda_context import FunctionSettings
 from sandbox.lambda_process import ProcessEnvironments
 from sandbox.lambda_runtime import FunctionLogs, capture_function_output, environment, environment_factory
@@ -63,6 +65,18 @@ PENDING_WAIT, IN_SERVICE, TERMINATED = "Pending:Wait", "InService", "Terminated"
 
 
 # --------------------------------------------------------------------------------------------- one run
+
+
+def _environments(
+    module: str, config: BenchConfig, seed: int
+) -> tuple[Callable[[], Handler], contextlib.AbstractContextManager[object]]:
+    """The candidate's execution environments as the configuration asks, and what ends them with the run: a
+    process each (the fork server started now, so no cold start waits for it), or the benchmark's own process."""
+    if not config.process_environments:
+        return environment_factory(module), contextlib.nullcontext()
+    processes = ProcessEnvironments(module, preload=environment_preload(), seed=seed)
+    processes.start_server()
+    return processes, processes
 
 
 def run_one(
@@ -97,12 +111,8 @@ def run_one(
     timeout = config.run_timeout_for(max(floors.values()))
     receipts = ReceiptLog(sandbox.clock, fresh_sdk_default_session)
     logs = FunctionLogs()
-    module = CANDIDATE_MODULES[candidate]
-    processes = ProcessEnvironments(module, preload=environment_preload(), seed=seed)
-    if config.process_environments:
-        processes.start_server()
-    make = processes if config.process_environments else environment_factory(module)
-    with environment(function_env), capture_function_output(logs), processes:
+    make, environments = _environments(CANDIDATE_MODULES[candidate], config, seed)
+    with environment(function_env), capture_function_output(logs), environments:
         trigger = SqsTrigger(
             world.queue_url,
             handler_factory=receipts.factory(make),
